@@ -1,0 +1,1 @@
+"""The analyser: profile the data (support, range, discreteness per feature), then recommend."""

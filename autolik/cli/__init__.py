@@ -1,0 +1,85 @@
+"""The ``autolik`` command line: a thin shell over the library.
+
+Results go to stdout (``--json`` writes exactly one JSON document there); progress and logs go
+to stderr. Errors are one line: bad data exits 1, bad usage exits 2, and no traceback is shown
+(set ``AUTOLIK_DEBUG=1`` to see one).
+
+Each subcommand lives in its own module and registers itself on :data:`cli`.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+
+import click
+
+from autolik.errors import AutolikError, UsageError
+
+
+class _Group(click.Group):
+    """Click group that turns autolik's own errors into one-line messages with the right exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UsageError as e:
+            raise click.UsageError(str(e), ctx=ctx) from None
+        except AutolikError as e:
+            raise click.ClickException(str(e)) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except MemoryError:
+            raise click.ClickException("out of memory; try a smaller --batch-size or a sample of the data") from None
+        except Exception as e:  # a bug in autolik: still one line unless debugging
+            if os.environ.get("AUTOLIK_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"internal error ({type(e).__name__}: {e}); rerun with AUTOLIK_DEBUG=1 for the traceback"
+            ) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="autolik")
+def cli():
+    """Choose the output likelihood of a VAE from the data, then train the VAE with it."""
+
+
+def emit_json(obj) -> None:
+    """Write exactly one JSON document to stdout."""
+    click.echo(json.dumps(to_jsonable(obj), indent=2, allow_nan=False))
+
+
+def to_jsonable(o):
+    """Recursively convert numpy scalars/arrays to Python, and NaN/inf floats to None (valid JSON)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(o, dict):
+        return {str(k): to_jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [to_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return to_jsonable(o.tolist())
+    if isinstance(o, np.generic):
+        o = o.item()
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if o is None or isinstance(o, (str, int, bool)):
+        return o
+    return str(o)
+
+
+def main() -> None:  # console-script entry point
+    cli(prog_name="autolik")
+
+
+# Subcommands register themselves on `cli` when imported.
+for _mod in ("inspect", "fit", "compare"):
+    try:
+        __import__(f"autolik.cli.{_mod}")
+    except ModuleNotFoundError as _e:  # a subcommand not written yet
+        if _e.name != f"autolik.cli.{_mod}":
+            raise

@@ -1,0 +1,35 @@
+"""Likelihood heads: raw decoder outputs -> torch.distributions.Distribution.
+
+One module per family; each registers itself by name with :func:`register`.
+"""
+from autolik.likelihoods.base import (
+    ACTIVATIONS,
+    Likelihood,
+    LikelihoodHead,
+    activation_for_constraint,
+    activation_module,
+    available_likelihoods,
+    get_likelihood,
+    likelihood_class,
+    register,
+)
+
+# Importing a family module registers it. Keep this list in step with the files in this folder.
+_FAMILY_MODULES = (
+    "bernoulli",
+    "gaussian",
+)
+for _m in _FAMILY_MODULES:
+    __import__(f"autolik.likelihoods.{_m}")
+
+__all__ = [
+    "ACTIVATIONS",
+    "Likelihood",
+    "LikelihoodHead",
+    "activation_for_constraint",
+    "activation_module",
+    "available_likelihoods",
+    "get_likelihood",
+    "likelihood_class",
+    "register",
+]

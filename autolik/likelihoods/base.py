@@ -1,0 +1,280 @@
+"""The contract every likelihood head follows, and the registry that names them.
+
+A *likelihood* turns the decoder's raw, unconstrained outputs into a
+``torch.distributions.Distribution`` over the (preprocessed) data. The training loss is only
+``-likelihood.log_prob(raw, x)`` plus the KL term, so likelihoods swap freely.
+
+Parameters are declared as data: ``params`` maps each distribution parameter to its torch
+constraint, and the activation that maps raw numbers into that constraint is derived from it
+(:func:`activation_for_constraint`), unless a head names a documented choice in ``activations``.
+
+Each parameter is either *decoded* (the decoder emits one raw number per sample and feature) or,
+for scale and shape parameters listed in ``nuisance``, may instead be ``"shared"`` (one learned
+value for all features), ``"feature"`` (one learned value per feature), ``"sample"`` (decoded,
+heteroscedastic) or ``"fixed"`` (a constant). That is the Gaussian's fixed / shared ("sigma-VAE")
+/ per-feature / heteroscedastic variance, and the same choice for negative-binomial dispersion,
+Student-t degrees of freedom or Beta concentration.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Distribution, constraints
+
+from autolik.errors import UsageError
+
+NUISANCE_MODES = ("fixed", "shared", "feature", "sample")
+
+# --------------------------------------------------------------------------- activations
+
+
+class Exp(nn.Module):
+    def forward(self, x):
+        return torch.exp(x)
+
+
+class SoftplusFloor(nn.Module):
+    """``softplus(x) + floor``: a positive output bounded away from zero (a scale floor)."""
+
+    def __init__(self, floor: float = 0.0):
+        super().__init__()
+        self.floor = float(floor)
+
+    def forward(self, x):
+        return F.softplus(x) + self.floor
+
+    def extra_repr(self):
+        return f"floor={self.floor}"
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "identity": nn.Identity,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "exp": Exp,
+    "softmax": lambda: nn.Softmax(dim=-1),
+    "tanh": nn.Tanh,
+}
+
+
+def activation_module(name: str) -> nn.Module:
+    """The torch module for an activation name (``'sigmoid'``, ``'softplus'``, ...)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise UsageError(f"unknown activation {name!r}; available: {', '.join(sorted(ACTIVATIONS))}") from None
+
+
+def activation_for_constraint(c: constraints.Constraint) -> str:
+    """The activation that maps the real line onto a parameter's constraint.
+
+    Follows ``torch.distributions.transform_to`` (real -> identity, unit interval -> sigmoid,
+    simplex -> softmax) except that positive parameters use softplus rather than exp: softplus
+    grows linearly, so a large raw output cannot overflow a rate or a scale.
+    """
+    if c is constraints.real:
+        return "identity"
+    if c is constraints.unit_interval:
+        return "sigmoid"
+    if c is constraints.simplex:
+        return "softmax"
+    if isinstance(c, (constraints.greater_than, constraints.greater_than_eq)) or c is constraints.positive:
+        return "softplus"
+    raise NotImplementedError(f"no activation registered for constraint {c}")
+
+
+def inverse_softplus(y: float) -> float:
+    """The raw value whose softplus is ``y`` (for initialising learned positive parameters)."""
+    return y + math.log(-math.expm1(-y)) if y < 20 else y
+
+
+# --------------------------------------------------------------------------- base class
+
+
+class Likelihood(nn.Module):
+    """Base class: raw decoder outputs of shape (batch, n_raw) -> distribution over (batch, n_features).
+
+    Subclasses declare the class attributes below and implement :meth:`make_distribution`.
+
+    Attributes:
+        name: registry name, e.g. ``"gaussian"``.
+        discrete: True when ``log_prob`` is a log probability mass (counts, binary, categories),
+            False when it is a log density.
+        params: ordered mapping parameter name -> ``torch.distributions.constraints`` object.
+        activations: per-parameter activation overrides (else derived from the constraint).
+        nuisance: scale/shape parameters that may be fixed, shared, per feature or per sample,
+            mapped to their default value (used as the fixed value and the initial value).
+        default_mode: the default mode for the nuisance parameters.
+        support: the support of the data in model space, as a torch constraint.
+        paper: citation of the paper the likelihood comes from (for docs and reports).
+    """
+
+    name: ClassVar[str] = ""
+    discrete: ClassVar[bool] = False
+    params: ClassVar[dict[str, constraints.Constraint]] = {}
+    activations: ClassVar[dict[str, str]] = {}
+    nuisance: ClassVar[dict[str, float]] = {}
+    default_mode: ClassVar[str] = "feature"
+    support: ClassVar[constraints.Constraint] = constraints.real
+    paper: ClassVar[str] = ""
+
+    def __init__(self, n_features: int, mode: str | None = None, **options):
+        super().__init__()
+        if int(n_features) < 1:
+            raise UsageError(f"n_features must be >= 1, got {n_features}")
+        self.n_features = int(n_features)
+        self.mode = mode or self.default_mode
+        if self.nuisance and self.mode not in NUISANCE_MODES:
+            raise UsageError(f"mode must be one of {NUISANCE_MODES} for {self.name!r}, got {self.mode!r}")
+        if options:
+            raise UsageError(f"{self.name!r} takes no options {sorted(options)}")
+        self._act = nn.ModuleDict({p: activation_module(self.activation(p)) for p in self.params})
+        # learned or fixed values of nuisance parameters that are not decoded
+        for p, default in self.nuisance.items():
+            if self.mode in ("shared", "feature"):
+                size = 1 if self.mode == "shared" else self.n_features
+                init = self._raw_init(p, default)
+                self.register_parameter(f"raw_{p}", nn.Parameter(torch.full((size,), init)))
+            elif self.mode == "fixed":
+                self.register_buffer(f"fixed_{p}", torch.tensor(float(default)))
+
+    # -- declared structure --------------------------------------------------------------
+    @classmethod
+    def activation(cls, param: str) -> str:
+        """Activation name for ``param``: a declared override, else derived from its constraint."""
+        return cls.activations.get(param) or activation_for_constraint(cls.params[param])
+
+    def _raw_init(self, param: str, value: float) -> float:
+        act = self.activation(param)
+        if act in ("softplus",):
+            return inverse_softplus(value)
+        if act == "exp":
+            return math.log(value)
+        if act == "sigmoid":
+            return math.log(value) - math.log1p(-value)
+        return float(value)
+
+    @property
+    def decoded_params(self) -> tuple[str, ...]:
+        """Parameters the decoder emits per sample and feature, in raw-output order."""
+        return tuple(p for p in self.params if p not in self.nuisance or self.mode == "sample")
+
+    @property
+    def raw_per_feature(self) -> int:
+        return len(self.decoded_params)
+
+    @property
+    def n_raw(self) -> int:
+        """Number of raw decoder outputs per sample."""
+        return self.n_features * self.raw_per_feature
+
+    def describe(self) -> dict:
+        """Activation of every parameter and where it comes from (decoder / learned / fixed)."""
+        out = {}
+        for p in self.params:
+            src = "decoder" if p in self.decoded_params else ("fixed" if self.mode == "fixed" else f"learned ({self.mode})")
+            out[p] = {"activation": self.activation(p), "source": src}
+        return out
+
+    # -- raw outputs -> parameters -> distribution ---------------------------------------
+    def parameters_from_raw(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Constrained parameters, each of shape (batch, n_features)."""
+        if raw.shape[-1] != self.n_raw:
+            raise ValueError(f"{self.name}: expected {self.n_raw} raw outputs, got {raw.shape[-1]}")
+        chunks = raw.reshape(*raw.shape[:-1], self.raw_per_feature, self.n_features).unbind(-2)
+        out = dict(zip(self.decoded_params, chunks))
+        for p in self.params:
+            if p in out:
+                out[p] = self._act[p](out[p])
+            elif self.mode == "fixed":
+                out[p] = getattr(self, f"fixed_{p}").expand(*raw.shape[:-1], self.n_features)
+            else:
+                out[p] = self._act[p](getattr(self, f"raw_{p}")).expand(*raw.shape[:-1], self.n_features)
+        return out
+
+    def make_distribution(self, **params: torch.Tensor) -> Distribution:
+        """Build the distribution from constrained parameters of shape (batch, n_features)."""
+        raise NotImplementedError
+
+    def distribution(self, raw: torch.Tensor) -> Distribution:
+        """The distribution p(x | z) with batch_shape (batch, n_features) and event_shape ()."""
+        return self.make_distribution(**self.parameters_from_raw(raw))
+
+    # -- what the training loop and the evaluation use -------------------------------------
+    def log_prob(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Log-likelihood per sample, shape (batch,), summed over features; NaN entries of x add 0."""
+        mask = torch.isnan(x)
+        x_filled = torch.where(mask, self.fill_value(), x) if mask.any() else x
+        lp = self.distribution(raw).log_prob(x_filled)
+        if mask.any():
+            lp = torch.where(mask, torch.zeros((), dtype=lp.dtype, device=lp.device), lp)
+        return lp.sum(-1)
+
+    def fill_value(self) -> float:
+        """A value inside the support, used in place of missing entries before masking."""
+        return 0.5 if self.support is constraints.unit_interval else (1.0 if self.support is constraints.positive else 0.0)
+
+    def mean(self, raw: torch.Tensor) -> torch.Tensor:
+        """Mean of p(x | z) in model space, shape (batch, n_features)."""
+        return self.distribution(raw).mean
+
+    def sample(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.distribution(raw).sample()
+
+
+# --------------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, type[Likelihood]] = {}
+
+
+def register(cls: type[Likelihood]) -> type[Likelihood]:
+    """Class decorator: make a likelihood available by its ``name``."""
+    if not cls.name:
+        raise TypeError(f"{cls.__name__} has no name")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise TypeError(f"likelihood {cls.name!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_likelihoods() -> list[str]:
+    """Names of all registered likelihoods, sorted."""
+    return sorted(_REGISTRY)
+
+
+def likelihood_class(name: str) -> type[Likelihood]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown likelihood {name!r}; available: {', '.join(available_likelihoods())}"
+        ) from None
+
+
+def get_likelihood(name: str, n_features: int = 1, **options) -> Likelihood:
+    """Instantiate the registered likelihood ``name`` for ``n_features`` features."""
+    return likelihood_class(name)(n_features, **options)
+
+
+class LikelihoodHead(nn.Module):
+    """A linear layer from a hidden representation to a likelihood's raw outputs.
+
+    The piece a user drops on top of their own decoder: ``head(h)`` returns the distribution,
+    ``head.loss(h, x)`` the per-sample negative log-likelihood.
+    """
+
+    def __init__(self, in_features: int, likelihood: Likelihood):
+        super().__init__()
+        self.likelihood = likelihood
+        self.linear = nn.Linear(in_features, likelihood.n_raw)
+
+    def forward(self, h: torch.Tensor) -> Distribution:
+        return self.likelihood.distribution(self.linear(h))
+
+    def loss(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood per sample, shape (batch,)."""
+        return -self.likelihood.log_prob(self.linear(h), x)

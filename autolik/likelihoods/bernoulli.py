@@ -1,0 +1,23 @@
+"""Bernoulli likelihood: sigmoid + binary cross-entropy, for binary data coded {0, 1}."""
+from __future__ import annotations
+
+from torch.distributions import Bernoulli, constraints
+
+from autolik.likelihoods.base import Likelihood, register
+
+
+@register
+class BernoulliLikelihood(Likelihood):
+    """p(x | z) = Bernoulli(sigmoid(raw)). Its negative log-likelihood is exactly BCE-with-logits.
+
+    Only a proper probability model for x in {0, 1}; on continuous values in [0, 1] it is not
+    normalised (Loaiza-Ganem & Cunningham, 2019): use ``continuous_bernoulli`` or ``beta`` there.
+    """
+
+    name = "bernoulli"
+    discrete = True
+    params = {"logits": constraints.real}
+    support = constraints.boolean
+
+    def make_distribution(self, logits):
+        return Bernoulli(logits=logits, validate_args=False)

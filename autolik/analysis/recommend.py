@@ -1,0 +1,144 @@
+"""From a profile to a likelihood recommendation: family, activations, loss, preprocessing, why.
+
+The dataclasses here are the contract between the analyser and everything downstream
+(likelihood construction, the VAE, the CLI). ``recommend()`` is the analyser's entry point.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autolik.transforms import FeatureTransform, Preprocessor
+
+
+@dataclass
+class FeatureChoice:
+    """The likelihood chosen for one feature, or for one group of columns (a one-hot block).
+
+    Attributes:
+        name: feature name (for a one-hot block, the names joined, e.g. ``"x3..x6"``).
+        columns: the dataset columns this choice models (one, or a one-hot block).
+        support: the support class from the profile.
+        likelihood: registry name (``"poisson"``); ``None`` when the feature is left out.
+        options: keyword options for the likelihood (``total_count``, ``n_levels``, ``onehot``,
+            ``mode`` for scale/shape parameters).
+        transform: the affine preprocessing into model space (with dequantisation step).
+        activation: parameter -> activation name, e.g. ``{"loc": "identity", "scale": "softplus"}``.
+        loss: what the negative log-likelihood amounts to, e.g. ``"binary cross-entropy"``.
+        rationale: one sentence naming the statistics that decided it.
+        confidence: in [0, 1].
+        alternatives: ranked ``{"likelihood", "score"}`` dicts (score: held-out mean log-likelihood
+            per value on the fit sample, or another documented score).
+        used: False for features left out of the model (constant, identifier, date/time).
+    """
+
+    name: str
+    columns: list[int]
+    support: str
+    likelihood: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    transform: FeatureTransform = field(default_factory=FeatureTransform)
+    activation: dict[str, str] = field(default_factory=dict)
+    loss: str = ""
+    rationale: str = ""
+    confidence: float = 1.0
+    alternatives: list[dict] = field(default_factory=list)
+    used: bool = True
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["transform"] = self.transform.to_dict()
+        d["preprocessing"] = self.transform.description
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureChoice":
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        d["transform"] = FeatureTransform.from_dict(d.get("transform", {}))
+        return cls(**d)
+
+
+@dataclass
+class Recommendation:
+    """The analyser's recommendation for a whole dataset.
+
+    ``likelihood`` is one family when the used features agree, else ``"mixed"`` (then
+    ``features`` holds each one's family). ``activation``, ``loss`` and ``preprocessing``
+    describe the whole-array choice for display; ``features`` is what models are built from.
+    """
+
+    likelihood: str
+    activation: dict[str, str]
+    loss: str
+    preprocessing: list[str]
+    rationale: str
+    confidence: float
+    alternatives: list[dict]
+    features: list[FeatureChoice]
+    n_columns: int  # columns of the dataset's (n_samples, n_features) view
+    image_shape: tuple | None = None  # (C, H, W) when the data is a batch of images
+    notes: list[str] = field(default_factory=list)
+
+    # -- which columns the model sees ---------------------------------------------------
+    @property
+    def used(self) -> list[FeatureChoice]:
+        return [f for f in self.features if f.used]
+
+    @property
+    def used_columns(self) -> list[int]:
+        return [c for f in self.used for c in f.columns]
+
+    def preprocessor(self) -> Preprocessor:
+        """Affine transforms of the used columns, in ``used_columns`` order."""
+        from autolik.likelihoods import likelihood_class
+
+        out = []
+        for f in self.used:
+            discrete = likelihood_class(f.likelihood).discrete
+            for _ in f.columns:
+                t = FeatureTransform(**f.transform.to_dict())
+                t.continuous = not discrete
+                if discrete:
+                    t.step = 0.0
+                out.append(t)
+        return Preprocessor(out)
+
+    def likelihood_module(self):
+        """The likelihood over the used columns: one family, or a composite for mixed data."""
+        from autolik.likelihoods.composite import build_likelihood
+
+        return build_likelihood(self.used)
+
+    def head(self, in_features: int):
+        """A ``LikelihoodHead`` for a user's own decoder: Linear(in_features, n_raw) + likelihood."""
+        from autolik.likelihoods import LikelihoodHead
+
+        return LikelihoodHead(in_features, self.likelihood_module())
+
+    def prepare(self, X, dequantize: bool = False):
+        """Select the used columns of X (array-like (n, n_columns)) and map them to model space."""
+        import torch
+
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)[:, self.used_columns]
+        return self.preprocessor().forward(torch.from_numpy(X), dequantize=dequantize)
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "features"}
+        d["features"] = [f.to_dict() for f in self.features]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recommendation":
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        d["features"] = [FeatureChoice.from_dict(f) for f in d["features"]]
+        if d.get("image_shape") is not None:
+            d["image_shape"] = tuple(d["image_shape"])
+        return cls(**d)
+
+
+def recommend(data, **options) -> Recommendation:
+    """Recommend a likelihood for ``data`` (an array, a DataFrame, a path, or a ``Profile``)."""
+    raise NotImplementedError("the analyser's recommend() is being written (issue 2)")

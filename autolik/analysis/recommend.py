@@ -80,6 +80,10 @@ class Recommendation:
     n_columns: int  # columns of the dataset's (n_samples, n_features) view
     image_shape: tuple | None = None  # (C, H, W) when the data is a batch of images
     notes: list[str] = field(default_factory=list)
+    # False when a forced family is not a normalised likelihood for this data (e.g. plain
+    # Bernoulli on continuous [0,1] values); `caveat` then says why its numbers do not compare.
+    comparable: bool = True
+    caveat: str = ""
 
     # -- which columns the model sees ---------------------------------------------------
     @property
@@ -139,6 +143,18 @@ class Recommendation:
         return cls(**d)
 
 
-def recommend(data, **options) -> Recommendation:
-    """Recommend a likelihood for ``data`` (an array, a DataFrame, a path, or a ``Profile``)."""
+def recommend(data, likelihood: str | None = None, mode: str | None = None,
+              preprocessing: str | None = None, key: str | None = None) -> Recommendation:
+    """Recommend a likelihood for ``data`` (an array, a DataFrame, a path, or a ``Profile``).
+
+    Args:
+        data: array-like of shape (n_samples, ...), a pandas DataFrame, a file path, or a Profile.
+        likelihood: force this family for every used feature (the analyser still works out its
+            options and preprocessing, and flags ``comparable=False`` with a ``caveat`` when the
+            family is not a normalised likelihood for the data, e.g. Bernoulli on [0,1] values).
+        mode: ``fixed | shared | feature | sample`` for the family's scale/shape parameters.
+        preprocessing: force ``"minmax"`` (to [0,1]), ``"standardize"``, or ``"none"``; default: the
+            analyser's choice.
+        key: array name inside an ``.npz`` file.
+    """
     raise NotImplementedError("the analyser's recommend() is being written (issue 2)")

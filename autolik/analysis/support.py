@@ -1,0 +1,254 @@
+"""Support class of each feature: what values it can take, decided from the streaming profile.
+
+Classes (``FeatureProfile.support``):
+
+========================  ==================================================================
+``constant``              one distinct value (or none: an all-missing feature); left out
+``binary``                exactly two distinct values in any coding (0/1, -1/+1, 0/255, yes/no)
+``categorical``           string levels, or a column of a one-hot block
+``bounded_integer``       integers on a known small range (0..16, 0..255, a 1..10 rating)
+``count``                 non-negative integers with no natural upper bound
+``unit_interval``         continuous values in [0, 1]
+``bounded``               continuous values on another known interval (clipped, or 0..100 %)
+``positive``              continuous values > 0 whose lower bound matters
+``real``                  anything else (including a Gaussian far from zero)
+``identifier``            a row id (every value distinct: a monotone index, unique keys); left out
+``datetime``              date/time strings; reported and left out
+========================  ==================================================================
+
+The decisions use only the profile's statistics and its row sample, never file names.
+Bounds are *known* bounds (a value mass sitting on the range ends, 8-bit 255, percentages),
+not guesses: a count's largest value is a rare tail value, a bounded scale's largest value is
+a level the data keeps hitting. Image batches (and wide 2-D arrays that share one lattice
+domain, such as flattened pixels) are pooled: every feature gets the pooled support, constant
+border pixels included.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SUPPORTS = ("constant", "binary", "categorical", "bounded_integer", "count", "unit_interval",
+            "bounded", "positive", "real", "identifier", "datetime")
+
+#: supports that carry no information for the model and are left out of it
+LEFT_OUT = ("constant", "identifier", "datetime")
+
+# thresholds, named so the rules read as sentences
+MIN_ID_ROWS = 20  # an identifier needs at least this many rows to be recognised
+ID_LEVEL_FRACTION = 0.95  # string column with this fraction of distinct values: row keys
+EDGE_MASS = 0.005  # point mass at an end of the range that makes it a bound (0.5 %)
+BOUND_TOP_RATIO = 0.5  # frequency at the max vs. one step below it, for a bound
+UNDERDISPERSED = 0.8  # dispersion index below this: a bounded (binomial-like) integer
+MAX_BOUNDED_RANGE = 255  # widest integer range still called "small"
+HUGE_INTEGER = 1e4  # integers this large and mostly distinct are a continuous measurement
+POSITIVE_CV = 0.25  # std/mean below this: zero is > 4 sd away, the lower bound does not matter
+UNIT_MIN_SPAN = 0.1  # [0,1] data must reach at least this high to be "unit interval"
+POOL_MIN_FEATURES = 16  # wide arrays on one lattice domain are pooled like images
+POOLABLE = ("constant", "binary", "unit_interval", "bounded_integer", "bounded", "count")
+
+
+@dataclass
+class _View:
+    """The statistics the rules read: one feature, or all features pooled."""
+
+    dtype: str
+    count: int
+    min: float
+    max: float
+    mean: float
+    std: float
+    is_integer: bool
+    n_distinct: int
+    over_cap: bool
+    grid_step: float | None
+    dispersion: float | None
+    values: np.ndarray  # finite sample values (may be empty)
+
+
+def _finite(a) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    return a[np.isfinite(a)]
+
+
+def _view(f, values) -> _View:
+    var = f.variance if np.isfinite(f.variance) else 0.0
+    return _View(f.dtype, int(f.count), float(f.min), float(f.max), float(f.mean), float(np.sqrt(max(var, 0.0))),
+                 bool(f.is_integer), int(f.n_distinct), bool(f.distinct_over_cap), f.grid_step,
+                 f.dispersion_index, _finite(values))
+
+
+def _frac_at(v: _View, x: float) -> float:
+    if v.values.size == 0:
+        return 0.0
+    return float(np.mean(np.isclose(v.values, x, rtol=0, atol=1e-9 * max(1.0, abs(x)))))
+
+
+def _is_8bit(v: _View) -> bool:
+    return v.is_integer and v.min >= 0 and v.max <= 255 and (v.dtype == "uint8" or v.max == 255)
+
+
+def _has_top_bound(v: _View) -> bool:
+    """The max is a level the data keeps hitting (a bound), not a rare tail value (a count)."""
+    step = v.grid_step or 1.0
+    top, below = _frac_at(v, v.max), _frac_at(v, v.max - step)
+    return top >= max(EDGE_MASS, 2.0 / max(v.values.size, 1)) and top >= BOUND_TOP_RATIO * below
+
+
+def _integer_support(v: _View) -> tuple[str, dict]:
+    lo, hi = int(round(v.min)), int(round(v.max))
+    detail = {"low": lo, "high": hi, "step": 1}
+    mostly_distinct = v.over_cap or v.n_distinct > 0.5 * max(v.count, 1)
+    if max(abs(v.min), abs(v.max)) > HUGE_INTEGER and mostly_distinct:
+        return _continuous_support(v)  # a measurement that happens to be whole, e.g. 1e9-scale
+    if _is_8bit(v):
+        return "bounded_integer", {"low": 0, "high": 255, "step": 1}
+    if hi - lo > MAX_BOUNDED_RANGE:
+        return ("count", {"low": lo, "step": 1}) if lo >= 0 else _continuous_support(v)
+    if lo < 0:
+        both = _frac_at(v, v.min) >= EDGE_MASS and _has_top_bound(v)
+        return ("bounded_integer", detail) if both else _continuous_support(v)
+    if _has_top_bound(v):
+        return "bounded_integer", detail
+    if v.dispersion is not None and v.dispersion < UNDERDISPERSED and v.count >= 50 and v.mean > 0:
+        return "bounded_integer", detail  # under-dispersed: binomial-like, bounded above
+    return "count", {"low": lo, "step": 1}
+
+
+def _continuous_support(v: _View) -> tuple[str, dict]:
+    step = {"step": v.grid_step} if v.grid_step else {}
+    if 0 <= v.min and v.max <= 1 and v.max >= UNIT_MIN_SPAN:
+        return "unit_interval", {"low": 0.0, "high": 1.0, **step}
+    clipped = _frac_at(v, v.min) >= EDGE_MASS and _frac_at(v, v.max) >= EDGE_MASS and v.values.size >= 50
+    percent = 0 <= v.min < 1 and 99 < v.max <= 100
+    if clipped or percent:
+        lo, hi = (0.0, 100.0) if percent and not clipped else (v.min, v.max)
+        return "bounded", {"low": lo, "high": hi, **step}
+    if v.min >= 0 and v.mean > 0 and v.std >= POSITIVE_CV * v.mean:
+        return "positive", {"low": 0.0, **step}
+    return "real", step
+
+
+def _classify(v: _View) -> tuple[str, dict]:
+    if v.count == 0 or v.n_distinct <= 1 or v.min == v.max:
+        value = None if v.count == 0 else v.min
+        return "constant", {"value": value}
+    if v.n_distinct == 2 and not v.over_cap:
+        vals = np.unique(v.values) if v.values.size else np.array([v.min, v.max])
+        vals = vals if vals.size == 2 else np.array([v.min, v.max])
+        return "binary", {"values": [_py(x) for x in vals]}
+    if v.is_integer:
+        return _integer_support(v)
+    return _continuous_support(v)
+
+
+def _py(x):
+    x = float(x)
+    return int(x) if x.is_integer() else x
+
+
+def _is_identifier(f, col: np.ndarray) -> bool:
+    """Every value distinct and the values a strictly monotone integer index."""
+    if f.count < MIN_ID_ROWS or not f.is_integer or f.n_missing:
+        return False
+    if not f.distinct_over_cap and f.n_distinct < f.count:
+        return False
+    col = _finite(col)
+    if col.size < min(MIN_ID_ROWS, f.count):
+        return False
+    d = np.diff(col)
+    return bool((d > 0).all() or (d < 0).all())
+
+
+def _string_support(f) -> tuple[str, dict]:
+    levels = list((f.levels or {}).keys())
+    n = len(levels) if levels else f.n_distinct
+    if f.count == 0 or n <= 1:
+        return "constant", {"value": levels[0] if levels else None}
+    if n == 2:
+        return "binary", {"values": levels}
+    if f.count >= MIN_ID_ROWS and n >= ID_LEVEL_FRACTION * f.count:
+        return "identifier", {"n_levels": n}
+    return "categorical", {"n_levels": n, "levels": levels}
+
+
+def classify_feature(f, column: np.ndarray | None = None) -> tuple[str, dict]:
+    """Support class and detail of one feature.
+
+    Args:
+        f: a :class:`~autolik.analysis.profile.FeatureProfile`.
+        column: the feature's values in the profile's row sample, array of shape (m,), or None.
+
+    Returns:
+        ``(support, support_detail)``, e.g. ``("bounded_integer", {"low": 0, "high": 255, "step": 1})``.
+    """
+    if f.is_datetime:
+        return "datetime", {}
+    if f.is_string:
+        return _string_support(f)
+    col = np.empty(0) if column is None else np.asarray(column, dtype=np.float64)
+    if _is_identifier(f, col):
+        return "identifier", {"low": _py(f.min), "high": _py(f.max)}
+    return _classify(_view(f, col))
+
+
+def _pooled_view(profile, feats) -> _View:
+    """All features' values as one: the statistics of an image batch or a homogeneous block."""
+    counts = np.array([f.count for f in feats], dtype=np.float64)
+    n = counts.sum()
+    means = np.array([f.mean if f.count else 0.0 for f in feats])
+    variances = np.array([f.variance if f.count and np.isfinite(f.variance) else 0.0 for f in feats])
+    mean = float((counts * means).sum() / max(n, 1))
+    var = float((counts * (variances + (means - mean) ** 2)).sum() / max(n, 1))
+    steps = [f.grid_step for f in feats if f.grid_step]
+    distinct = set()
+    over = any(f.distinct_over_cap or f.distinct_values is None for f in feats if f.count)
+    for f in feats:
+        distinct.update(f.distinct_values or [])
+    values = profile.sample if profile.sample is not None else np.empty(0)
+    present = [f for f in feats if f.count]
+    disp = var / mean if mean > 0 and all(f.is_integer for f in present) else None
+    return _View(present[0].dtype if present else "float64", int(n),
+                 min(f.min for f in present) if present else np.nan,
+                 max(f.max for f in present) if present else np.nan,
+                 mean, float(np.sqrt(var)), all(f.is_integer for f in present), len(distinct),
+                 over, min(steps) if steps else None, disp, _finite(values))
+
+
+def _poolable(profile, supports) -> bool:
+    if any(f.is_string or f.is_datetime for f in profile.features):
+        return False
+    if profile.is_image:
+        return True
+    return len(profile.features) >= POOL_MIN_FEATURES and all(s in POOLABLE for s in supports)
+
+
+def assign_supports(profile) -> None:
+    """Fill ``support``/``support_detail`` of every feature, and ``homogeneous``/``constant_features``.
+
+    Args:
+        profile: a :class:`~autolik.analysis.profile.Profile` (mutated in place). Its ``sample``
+            (array of shape (m, n_features)) supplies value frequencies; without it the rules fall
+            back to the summary statistics alone.
+    """
+    feats = profile.features
+    sample = profile.sample
+    supports = []
+    for j, f in enumerate(feats):
+        col = sample[:, j] if sample is not None and sample.ndim == 2 and j < sample.shape[1] else None
+        f.support, f.support_detail = classify_feature(f, col)
+        supports.append(f.support)
+    onehot = {c: blk for blk in (profile.onehot_blocks or []) for c in blk}
+    for c, blk in onehot.items():
+        feats[c].support = "categorical"
+        feats[c].support_detail = {"onehot_block": list(blk), "n_levels": len(blk)}
+    if not onehot and _poolable(profile, supports):
+        pooled = _pooled_view(profile, feats)
+        support, detail = _classify(pooled)
+        if support not in ("constant", "identifier"):
+            for f in feats:
+                f.support, f.support_detail = support, {**detail, "pooled": True}
+    used = [f.support for f in feats if f.support not in LEFT_OUT]
+    profile.homogeneous = len(set(used)) <= 1 and not onehot
+    profile.constant_features = [j for j, f in enumerate(feats) if f.support == "constant"]

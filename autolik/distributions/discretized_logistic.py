@@ -1,0 +1,144 @@
+"""Discretised logistic distributions on {0, ..., total_count}, and their mixtures.
+
+Salimans, Karpathy, Chen & Kingma (2017), "PixelCNN++: Improving the PixelCNN with discretized
+logistic mixture likelihood and other modifications", ICLR. The logistic is put on the count
+scale itself (bins of width 1 centred on the integers); the edge bins 0 and total_count take the
+whole tails.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Categorical, Distribution, MixtureSameFamily, constraints
+from torch.distributions.utils import broadcast_all
+
+_MOMENT_LOOP_MAX = 4096  # exact moments by summing over the support up to this total_count
+
+
+def _log1mexp(d: torch.Tensor) -> torch.Tensor:
+    """``log(1 - exp(-d))`` for d > 0, stable for tiny and huge d (Maechler, 2012)."""
+    return torch.where(d < math.log(2), torch.log(-torch.expm1(-d)), torch.log1p(-torch.exp(-d)))
+
+
+class DiscretizedLogistic(Distribution):
+    """``P(x) = F(x + 1/2) - F(x - 1/2)`` with F the CDF of Logistic(loc, scale), on {0..n}.
+
+    Edge bins: ``P(0) = F(1/2)`` and ``P(n) = 1 - F(n - 1/2)``. The interior uses the exact
+    identity ``sigmoid(a) - sigmoid(b) = sigmoid(a) * sigmoid(-b) * (1 - exp(-(a - b)))``, so
+    ``log P(x) = logsigmoid(a) + logsigmoid(-b) + log1mexp(1 / scale)`` with
+    ``a = (x + 1/2 - loc) / scale``, ``b = (x - 1/2 - loc) / scale``: no difference of
+    probabilities ever underflows, and gradients stay finite for extreme loc and tiny scales.
+
+    Args:
+        loc: logistic location on the count scale, tensor.
+        scale: logistic scale > 0 (in count units), tensor.
+        total_count: n >= 0, the largest value, integer-valued tensor (255 for 8-bit pixels).
+        validate_args: as in ``torch.distributions``.
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive,
+                       "total_count": constraints.nonnegative_integer}
+
+    def __init__(self, loc, scale, total_count=255, validate_args=None):
+        self.loc, self.scale, self.total_count = broadcast_all(loc, scale, total_count)
+        self.total_count = self.total_count.type_as(self.loc)
+        super().__init__(self.loc.shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(DiscretizedLogistic, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.loc, new.scale = self.loc.expand(batch_shape), self.scale.expand(batch_shape)
+        new.total_count = self.total_count.expand(batch_shape)
+        super(DiscretizedLogistic, new).__init__(batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self.total_count)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Log probability of ``value`` (integers in [0, total_count]), shape batch_shape."""
+        if self._validate_args:
+            self._validate_sample(value)
+        loc, scale, n, x = broadcast_all(self.loc, self.scale, self.total_count, value)
+        a, b = (x + 0.5 - loc) / scale, (x - 0.5 - loc) / scale
+        zero = torch.zeros((), dtype=a.dtype, device=a.device)
+        lower_edge, upper_edge = x <= 0, x >= n
+        log_cdf_upper = torch.where(upper_edge, zero, F.logsigmoid(a))   # log F(x + 1/2), 0 at x = n
+        log_sf_lower = torch.where(lower_edge, zero, F.logsigmoid(-b))   # log(1 - F(x - 1/2)), 0 at x = 0
+        width = torch.where(lower_edge | upper_edge, zero, _log1mexp(1.0 / scale))
+        return log_cdf_upper + log_sf_lower + width
+
+    def _survival_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(E[X], E[X^2])`` from ``E[X] = sum_k P(X > k)``, ``E[X^2] = sum_k (2k + 1) P(X > k)``."""
+        loc, scale, n = self.loc, self.scale, self.total_count
+        n_max = int(n.max().item()) if n.numel() else 0
+        if n_max > _MOMENT_LOOP_MAX:  # midpoint-rule integral of the survival function: error < 1/2
+            m1 = scale * (F.softplus(loc / scale) - F.softplus((loc - n) / scale))
+            return m1, m1**2 + math.pi**2 / 3 * scale**2
+        m1, m2 = torch.zeros_like(loc), torch.zeros_like(loc)
+        for k in range(n_max):
+            tail = torch.where(n > k, torch.sigmoid((loc - k - 0.5) / scale), torch.zeros_like(loc))
+            m1, m2 = m1 + tail, m2 + (2 * k + 1) * tail
+        return m1, m2
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Exact mean for total_count <= 4096 (a sum over the support), else within 1/2 of it."""
+        return self._survival_moments()[0]
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return torch.minimum(torch.maximum(torch.round(self.loc), torch.zeros_like(self.loc)), self.total_count)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        m1, m2 = self._survival_moments()
+        return (m2 - m1**2).clamp_min(0)
+
+    def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        """Round a logistic draw to the nearest integer and clip to [0, total_count]."""
+        shape = self._extended_shape(sample_shape)
+        with torch.no_grad():
+            u = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device).clamp(1e-7, 1 - 1e-7)
+            y = torch.round(self.loc + self.scale * (torch.log(u) - torch.log1p(-u)))
+            return torch.minimum(y.clamp_min(0), self.total_count.expand(shape))
+
+
+class DiscretizedLogisticMixture(MixtureSameFamily):
+    """A mixture of K discretised logistics on {0..n}: ``log P(x) = logsumexp_k(log w_k + log P_k(x))``.
+
+    PixelCNN++'s likelihood (Salimans et al., 2017), one mixture per feature.
+
+    Args:
+        mixture_logits: tensor of shape batch_shape + (K,), unnormalised log mixture weights.
+        loc, scale: tensors of shape batch_shape + (K,), each component's location and scale.
+        total_count: n, tensor broadcastable to batch_shape (no component dimension).
+        validate_args: as in ``torch.distributions``.
+    """
+
+    arg_constraints = {"mixture_logits": constraints.real_vector, "loc": constraints.real,
+                       "scale": constraints.positive, "total_count": constraints.nonnegative_integer}
+
+    def __init__(self, mixture_logits, loc, scale, total_count=255, validate_args=None):
+        mixture_logits, loc, scale = broadcast_all(mixture_logits, loc, scale)
+        n = torch.as_tensor(total_count, dtype=loc.dtype, device=loc.device)
+        self.total_count = n.expand(loc.shape[:-1])
+        self.mixture_logits, self.loc, self.scale = mixture_logits, loc, scale
+        components = DiscretizedLogistic(loc, scale, self.total_count.unsqueeze(-1), validate_args=False)
+        super().__init__(Categorical(logits=mixture_logits, validate_args=False), components,
+                         validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        k = self.loc.shape[-1:]
+        return DiscretizedLogisticMixture(self.mixture_logits.expand(batch_shape + k), self.loc.expand(batch_shape + k),
+                                          self.scale.expand(batch_shape + k), self.total_count.expand(batch_shape),
+                                          validate_args=self._validate_args)
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self.total_count)

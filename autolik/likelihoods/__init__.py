@@ -17,7 +17,22 @@ from autolik.likelihoods.base import (
 # Importing a family module registers it. Keep this list in step with the files in this folder.
 _FAMILY_MODULES = (
     "bernoulli",
+    "continuous_bernoulli",
+    "beta",
     "gaussian",
+    "laplace",
+    "student_t",
+    "lognormal",
+    "gamma",
+    "exponential",
+    "poisson",
+    "negative_binomial",
+    "zero_inflated_poisson",
+    "zero_inflated_negative_binomial",
+    "binomial",
+    "beta_binomial",
+    "categorical",
+    "discretized_logistic",
 )
 for _m in _FAMILY_MODULES:
     __import__(f"autolik.likelihoods.{_m}")

@@ -111,6 +111,11 @@ class Likelihood(nn.Module):
         default_mode: the default mode for the nuisance parameters.
         support: the support of the data in model space, as a torch constraint.
         paper: citation of the paper the likelihood comes from (for docs and reports).
+        option_defaults: keyword options the head accepts (e.g. ``total_count``), with defaults;
+            the values given are kept in ``self.options`` (with the defaults filled in).
+
+    ``mode`` is one of ``NUISANCE_MODES`` for every nuisance parameter, or a dict
+    ``{param: mode}`` (parameters not named take ``default_mode``).
     """
 
     name: ClassVar[str] = ""
@@ -121,26 +126,53 @@ class Likelihood(nn.Module):
     default_mode: ClassVar[str] = "feature"
     support: ClassVar[constraints.Constraint] = constraints.real
     paper: ClassVar[str] = ""
+    option_defaults: ClassVar[dict] = {}
 
-    def __init__(self, n_features: int, mode: str | None = None, **options):
+    def __init__(self, n_features: int, mode: str | dict | None = None, **options):
         super().__init__()
         if int(n_features) < 1:
             raise UsageError(f"n_features must be >= 1, got {n_features}")
         self.n_features = int(n_features)
         self.mode = mode or self.default_mode
-        if self.nuisance and self.mode not in NUISANCE_MODES:
-            raise UsageError(f"mode must be one of {NUISANCE_MODES} for {self.name!r}, got {self.mode!r}")
-        if options:
-            raise UsageError(f"{self.name!r} takes no options {sorted(options)}")
+        self.modes = self._resolve_modes(self.mode)
+        unknown = sorted(set(options) - set(self.option_defaults))
+        if unknown:
+            accepted = ", ".join(sorted(self.option_defaults)) or "none"
+            raise UsageError(f"{self.name!r} takes no options {unknown}; accepted options: {accepted}")
+        self.options = {**self.option_defaults, **options}
+        self.check_options()
         self._act = nn.ModuleDict({p: activation_module(self.activation(p)) for p in self.params})
         # learned or fixed values of nuisance parameters that are not decoded
         for p, default in self.nuisance.items():
-            if self.mode in ("shared", "feature"):
-                size = 1 if self.mode == "shared" else self.n_features
+            m = self.modes[p]
+            if m in ("shared", "feature"):
+                size = 1 if m == "shared" else self.n_features
                 init = self._raw_init(p, default)
                 self.register_parameter(f"raw_{p}", nn.Parameter(torch.full((size,), init)))
-            elif self.mode == "fixed":
+            elif m == "fixed":
                 self.register_buffer(f"fixed_{p}", torch.tensor(float(default)))
+
+    def _resolve_modes(self, mode) -> dict[str, str]:
+        """Per-nuisance-parameter modes from a single mode name or a ``{param: mode}`` dict."""
+        if isinstance(mode, dict):
+            extra = sorted(set(mode) - set(self.nuisance))
+            if extra:
+                raise UsageError(f"{self.name!r} has no scale/shape parameter {extra}; "
+                                 f"it has {sorted(self.nuisance) or 'none'}")
+            modes = {p: mode.get(p, self.default_mode) for p in self.nuisance}
+        else:
+            modes = {p: mode for p in self.nuisance}
+        for p, m in modes.items():
+            if m not in NUISANCE_MODES:
+                raise UsageError(f"mode must be one of {NUISANCE_MODES} for {self.name!r} ({p}), got {m!r}")
+        return modes
+
+    def check_options(self) -> None:
+        """Validate ``self.options`` (subclasses raise ``UsageError`` on bad values)."""
+
+    def config(self) -> dict:
+        """JSON-able arguments that rebuild this head with :func:`get_likelihood`."""
+        return {"name": self.name, "n_features": self.n_features, "mode": self.mode, "options": dict(self.options)}
 
     # -- declared structure --------------------------------------------------------------
     @classmethod
@@ -161,11 +193,20 @@ class Likelihood(nn.Module):
     @property
     def decoded_params(self) -> tuple[str, ...]:
         """Parameters the decoder emits per sample and feature, in raw-output order."""
-        return tuple(p for p in self.params if p not in self.nuisance or self.mode == "sample")
+        return tuple(p for p in self.params if p not in self.nuisance or self.modes[p] == "sample")
+
+    def param_width(self, param: str) -> int:
+        """Raw numbers per feature for ``param`` (1; K for K logits or K mixture components)."""
+        return 1
 
     @property
     def raw_per_feature(self) -> int:
-        return len(self.decoded_params)
+        return sum(self.param_width(p) for p in self.decoded_params)
+
+    @property
+    def n_columns(self) -> int:
+        """Columns of x the head consumes (n_features, except e.g. one-hot categorical blocks)."""
+        return self.n_features
 
     @property
     def n_raw(self) -> int:
@@ -176,21 +217,28 @@ class Likelihood(nn.Module):
         """Activation of every parameter and where it comes from (decoder / learned / fixed)."""
         out = {}
         for p in self.params:
-            src = "decoder" if p in self.decoded_params else ("fixed" if self.mode == "fixed" else f"learned ({self.mode})")
+            m = self.modes.get(p)
+            src = "decoder" if p in self.decoded_params else ("fixed" if m == "fixed" else f"learned ({m})")
             out[p] = {"activation": self.activation(p), "source": src}
         return out
 
     # -- raw outputs -> parameters -> distribution ---------------------------------------
     def parameters_from_raw(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Constrained parameters, each of shape (batch, n_features)."""
+        """Constrained parameters, each of shape (batch, n_features) (+ (width,) when width > 1).
+
+        Raw layout: parameter-major, then width, then feature: ``raw.reshape(..., raw_per_feature,
+        n_features)``; a width-K parameter becomes (batch, n_features, K).
+        """
         if raw.shape[-1] != self.n_raw:
             raise ValueError(f"{self.name}: expected {self.n_raw} raw outputs, got {raw.shape[-1]}")
-        chunks = raw.reshape(*raw.shape[:-1], self.raw_per_feature, self.n_features).unbind(-2)
+        blocks = raw.reshape(*raw.shape[:-1], self.raw_per_feature, self.n_features)
+        widths = [self.param_width(p) for p in self.decoded_params]
+        chunks = [c.squeeze(-2) if w == 1 else c.transpose(-1, -2) for c, w in zip(blocks.split(widths, dim=-2), widths)]
         out = dict(zip(self.decoded_params, chunks))
         for p in self.params:
             if p in out:
                 out[p] = self._act[p](out[p])
-            elif self.mode == "fixed":
+            elif self.modes[p] == "fixed":
                 out[p] = getattr(self, f"fixed_{p}").expand(*raw.shape[:-1], self.n_features)
             else:
                 out[p] = self._act[p](getattr(self, f"raw_{p}")).expand(*raw.shape[:-1], self.n_features)
@@ -207,9 +255,13 @@ class Likelihood(nn.Module):
     # -- what the training loop and the evaluation use -------------------------------------
     def log_prob(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Log-likelihood per sample, shape (batch,), summed over features; NaN entries of x add 0."""
+        return self.masked_log_prob(self.distribution(raw), x)
+
+    def masked_log_prob(self, dist: Distribution, x: torch.Tensor) -> torch.Tensor:
+        """``dist.log_prob(x)`` summed over features, shape (batch,); NaN entries of x add 0."""
         mask = torch.isnan(x)
         x_filled = torch.where(mask, self.fill_value(), x) if mask.any() else x
-        lp = self.distribution(raw).log_prob(x_filled)
+        lp = dist.log_prob(x_filled)
         if mask.any():
             lp = torch.where(mask, torch.zeros((), dtype=lp.dtype, device=lp.device), lp)
         return lp.sum(-1)

@@ -1,0 +1,68 @@
+"""A tiny progress line on stderr for the training loop (no dependency; silent when quiet).
+
+The line is redrawn in place with ``\\r`` at most every ``interval`` seconds, so the training
+loop may call :meth:`Progress.due` on every batch and fetch loss values only when it says so.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    """``epoch 3/100 [#####.....] batch 40/79  train 123.4  val 120.9`` on one stderr line.
+
+    Args:
+        epochs: total number of epochs planned.
+        batches: batches per epoch.
+        quiet: draw nothing.
+        stream: where to draw (default ``sys.stderr``).
+        interval: minimum seconds between redraws.
+        width: characters in the bar.
+    """
+
+    def __init__(self, epochs: int, batches: int, quiet: bool = False, stream: TextIO | None = None,
+                 interval: float = 0.2, width: int = 20):
+        self.epochs, self.batches = int(epochs), max(1, int(batches))
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval, self.width = interval, width
+        self._last = -float("inf")
+        self._drawn = False
+
+    def due(self) -> bool:
+        """True when a redraw is allowed now (cheap: one clock read)."""
+        return not self.quiet and time.perf_counter() - self._last >= self.interval
+
+    def update(self, epoch: int, batch: int, train: float | None = None, val: float | None = None,
+               force: bool = False) -> None:
+        """Redraw if due (or ``force``). ``epoch`` and ``batch`` are 1-based."""
+        if self.quiet or not (force or self.due()):
+            return
+        self._last = time.perf_counter()
+        filled = int(self.width * min(batch, self.batches) / self.batches)
+        bar = "#" * filled + "." * (self.width - filled)
+        line = f"epoch {epoch}/{self.epochs} [{bar}] batch {batch}/{self.batches}"
+        if train is not None:
+            line += f"  train {train:.4g}"
+        if val is not None:
+            line += f"  val {val:.4g}"
+        self.stream.write("\r" + line.ljust(78))
+        self.stream.flush()
+        self._drawn = True
+
+    def message(self, text: str) -> None:
+        """Print a line of its own (e.g. why training stopped)."""
+        if self.quiet:
+            return
+        self.close()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the progress line."""
+        if self._drawn and not self.quiet:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._drawn = False

@@ -1,0 +1,292 @@
+"""The training loop: Adam on mini-batches of the negative ELBO, early stopping, KL warm-up, NaN guard.
+
+Data arrive in ORIGINAL units; every batch is mapped to model space by the preprocessor with
+fresh dequantisation noise (so a continuous likelihood on lattice data is trained on the
+dequantised density, Theis et al., 2016). The validation split is dequantised once with a fixed
+seed and scored with fixed posterior noise, so its loss moves only when the weights do.
+
+The loop is kept lean (one float64 tensor of the training data made once, no per-batch host
+syncs beyond the finiteness check on CPU) so its throughput stays close to a bare PyTorch loop.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from autolik.errors import DataError, UsageError
+from autolik.progress import Progress
+from autolik.transforms import Preprocessor
+
+CUDA_CHECK_EVERY = 50  # on a GPU, test the loss for NaN every this many batches (avoids syncs)
+
+
+@dataclass
+class TrainConfig:
+    """Options of :func:`train`.
+
+    Attributes:
+        epochs: maximum passes over the training data.
+        batch_size: samples per mini-batch.
+        lr: Adam learning rate.
+        patience: stop after this many epochs without a better validation loss (0: never).
+        kl_warmup_epochs: the KL weight rises linearly from 0 to 1 over this many epochs
+            (Bowman et al., 2016; Sønderby et al., 2016); 0 disables warm-up.
+        clip_grad_norm: clip the global gradient norm to this value (None: no clipping).
+        seed: seeds shuffling, dequantisation noise and posterior samples.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        max_seconds: wall-clock budget; training stops (keeping the best weights) when exceeded.
+        quiet: no progress line on stderr.
+    """
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    patience: int = 10
+    kl_warmup_epochs: int = 0
+    clip_grad_norm: float | None = 100.0
+    seed: int = 0
+    device: str = "auto"
+    max_seconds: float | None = None
+    quiet: bool = False
+
+
+@dataclass
+class History:
+    """What happened during training.
+
+    Attributes:
+        train_loss: per epoch, mean negative ELBO (with the warm-up KL weight) over training batches.
+        val_loss: per epoch, mean negative ELBO on the validation split (model-space nats per sample).
+        best_epoch: 1-based epoch whose weights the model holds after training (0: none).
+        epochs_run: epochs started.
+        stopped_reason: why training stopped, one sentence.
+        train_seconds: wall-clock seconds of the whole call.
+        samples_per_second: training samples processed per second of optimisation steps.
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    epochs_run: int = 0
+    stopped_reason: str = ""
+    train_seconds: float = 0.0
+    samples_per_second: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU. An unknown or unavailable device is a UsageError."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return dev
+
+
+def as_data_tensor(x: np.ndarray, n_columns: int, what: str) -> torch.Tensor:
+    """(n, n_columns) float64 CPU tensor of x, checked: 2-D, right width, no infinities."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != n_columns:
+        raise DataError(f"{what} must have shape (n_samples, {n_columns}), got {arr.shape}; "
+                        "pass only the columns the model uses")
+    if np.isinf(arr).any():
+        raise DataError(f"{what} holds infinite values; replace them with NaN (missing) or finite numbers")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def _snapshot(model: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _fork_rng(device: torch.device):
+    devices = [device.index or 0] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
+
+
+@torch.no_grad()
+def validation_loss(model, y_val: torch.Tensor, batch_size: int, seed: int) -> float:
+    """Mean negative ELBO (beta = 1) per sample of model-space ``y_val``, with fixed posterior noise."""
+    if len(y_val) == 0:
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    with _fork_rng(y_val.device):
+        torch.manual_seed(seed)
+        for start in range(0, len(y_val), batch_size):
+            t = model.loss(y_val[start:start + batch_size], beta=1.0)
+            total += float((t.nll + t.kl).sum())
+    model.train(was_training)
+    return total / len(y_val)
+
+
+class _NonFinite(Exception):
+    """Raised inside the loop when the loss or the gradient norm stops being finite."""
+
+
+def _likely_cause(model) -> str:
+    name = getattr(model.likelihood, "name", type(model.likelihood).__name__)
+    return (f"the data probably lie outside the support of the {name!r} likelihood or have extreme "
+            "magnitudes after preprocessing; check the data, or choose another likelihood or preprocessing")
+
+
+class _Loop:
+    """State of one training run (kept in an object so each step is a small method)."""
+
+    def __init__(self, model, pre: Preprocessor, x_train, x_val, config: TrainConfig):
+        self.model, self.pre, self.cfg = model, pre, config
+        n_cols = int(model.n_inputs)
+        if pre.n_features != n_cols:
+            raise UsageError(f"the preprocessor has {pre.n_features} features but the model takes {n_cols} columns")
+        self.device = resolve_device(config.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(os.cpu_count() or 1)
+        self.x = as_data_tensor(x_train, n_cols, "x_train")
+        if len(self.x) == 0:
+            raise DataError("x_train has no rows; training needs at least one sample")
+        xv = as_data_tensor(x_val, n_cols, "x_val") if x_val is not None else self.x[:0]
+        gen_val = torch.Generator().manual_seed(config.seed + 1)
+        self.y_val = pre.forward(xv, dequantize=True, generator=gen_val).to(self.device)
+        self.gen = torch.Generator().manual_seed(config.seed)
+        self.bs = max(1, int(config.batch_size))
+        self.n_batches = math.ceil(len(self.x) / self.bs)
+        self.check_every = 1 if self.device.type == "cpu" else CUDA_CHECK_EVERY
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(self.params, lr=config.lr)
+        self.step = 0
+        self.step_seconds = 0.0
+        self.samples = 0
+
+    def beta(self) -> float:
+        warm = self.cfg.kl_warmup_epochs * self.n_batches
+        return 1.0 if warm <= 0 else min(1.0, (self.step + 1) / warm)
+
+    def batch(self, idx: torch.Tensor, check: bool) -> torch.Tensor:
+        y = self.pre.forward(self.x[idx], dequantize=True, generator=self.gen).to(self.device, non_blocking=True)
+        loss = self.model.loss(y, beta=self.beta()).loss
+        if check and not bool(torch.isfinite(loss)):
+            raise _NonFinite
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.clip_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_grad_norm, foreach=True)
+            if check and not bool(torch.isfinite(norm)):
+                raise _NonFinite
+        self.opt.step()
+        self.step += 1
+        return loss.detach() * len(idx)
+
+    def epoch(self, epoch: int, progress: Progress, last_val, deadline: float | None) -> tuple[float, bool]:
+        """One pass; returns (mean train loss, whether the time budget ran out)."""
+        self.model.train()
+        perm = torch.randperm(len(self.x), generator=self.gen)
+        total = torch.zeros((), device=self.device)
+        seen, out_of_time, t0 = 0, False, time.perf_counter()
+        for b in range(self.n_batches):
+            idx = perm[b * self.bs:(b + 1) * self.bs]
+            total = total + self.batch(idx, check=(b % self.check_every == 0) or b == self.n_batches - 1)
+            seen += len(idx)
+            if progress.due():
+                progress.update(epoch, b + 1, float(total) / seen, last_val)
+            if deadline is not None and time.perf_counter() > deadline:
+                out_of_time = True
+                break
+        mean = float(total) / seen
+        if not math.isfinite(mean):
+            raise _NonFinite
+        self.step_seconds += time.perf_counter() - t0
+        self.samples += seen
+        return mean, out_of_time
+
+
+def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, config: TrainConfig) -> History:
+    """Fit ``model`` by maximising the ELBO; returns the :class:`History`.
+
+    Args:
+        model: a :class:`autolik.model.VAE` (moved to the chosen device).
+        pre: preprocessor from original units to model space, one transform per model column.
+        x_train: array of shape (n_train, n_columns) in ORIGINAL units, float64, NaN = missing.
+        x_val: array of shape (n_val, n_columns), same units; may have no rows (then the
+            training loss decides early stopping).
+        config: the :class:`TrainConfig`.
+
+    Early stopping restores the weights of the epoch with the best validation loss. If the loss
+    or the gradient becomes NaN/inf, training stops and the weights of the last completed
+    epoch are kept (the reason says which); if that happens before one epoch completed, a
+    ``DataError`` names the likely cause.
+    """
+    t_start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    loop = _Loop(model, pre, x_train, x_val, config)
+    model.to(loop.device)
+    hist = History()
+    progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet)
+    deadline = t_start + config.max_seconds if config.max_seconds else None
+    best, best_state, last_good, wait, last_val = math.inf, _snapshot(model), None, 0, None
+    try:
+        for epoch in range(1, int(config.epochs) + 1):
+            hist.epochs_run = epoch
+            try:
+                train_loss, out_of_time = loop.epoch(epoch, progress, last_val, deadline)
+                val = validation_loss(model, loop.y_val, 4 * loop.bs, config.seed + 2) if len(loop.y_val) else train_loss
+                if not math.isfinite(val):
+                    raise _NonFinite
+            except _NonFinite:
+                _stop_non_finite(model, hist, epoch, last_good, first_batch=loop.step == 0)
+                break
+            hist.train_loss.append(train_loss)
+            hist.val_loss.append(val)
+            last_val, last_good = val, (epoch, _snapshot(model))
+            progress.update(epoch, loop.n_batches, train_loss, val, force=True)
+            if val < best:
+                best, best_state, hist.best_epoch, wait = val, last_good[1], epoch, 0
+            else:
+                wait += 1
+            if out_of_time:
+                hist.stopped_reason = f"time limit of {config.max_seconds:g} s reached in epoch {epoch}"
+                break
+            if config.patience and wait >= config.patience and epoch > config.kl_warmup_epochs:
+                hist.stopped_reason = (f"early stopping: no better validation loss for {config.patience} epochs "
+                                       f"(best at epoch {hist.best_epoch})")
+                break
+        else:
+            hist.stopped_reason = f"completed {hist.epochs_run} epochs"
+        if not hist.stopped_reason.startswith("non-finite"):
+            model.load_state_dict(best_state)
+    finally:
+        progress.close()
+    if hist.stopped_reason.startswith("non-finite"):
+        progress.message(hist.stopped_reason)
+    hist.train_seconds = time.perf_counter() - t_start
+    hist.samples_per_second = loop.samples / loop.step_seconds if loop.step_seconds > 0 else 0.0
+    return hist
+
+
+def _stop_non_finite(model, hist: History, epoch: int, last_good, first_batch: bool) -> None:
+    """Restore the last completed epoch's weights and say so; DataError when there is none."""
+    if last_good is None:
+        cause = "on the very first batch" if first_batch else f"in epoch {epoch}"
+        raise DataError(f"the training loss became NaN or infinite {cause}, before any epoch completed: "
+                        f"{_likely_cause(model)}")
+    good_epoch, state = last_good
+    model.load_state_dict(state)
+    hist.best_epoch = good_epoch
+    hist.stopped_reason = f"non-finite loss at epoch {epoch}: kept the weights of epoch {good_epoch}"

@@ -72,32 +72,36 @@ class DiscretizedLogistic(Distribution):
         width = torch.where(lower_edge | upper_edge, zero, _log1mexp(1.0 / scale))
         return log_cdf_upper + log_sf_lower + width
 
-    def _survival_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(E[X], E[X^2])`` from ``E[X] = sum_k P(X > k)``, ``E[X^2] = sum_k (2k + 1) P(X > k)``."""
-        loc, scale, n = self.loc, self.scale, self.total_count
+    def _moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, variance)`` in float64, from the survival function ``P(X > k)``.
+
+        ``E[X] = sum_k P(X > k)`` and ``E[X^2] = sum_k (2k + 1) P(X > k)`` over k < n, accumulated in
+        float64 (``E[X^2] - E[X]^2`` cancels badly in float32 near the top of the range). Above
+        total_count 4096 the sum becomes a midpoint-rule integral (mean within 1/2) with the
+        logistic's variance.
+        """
+        loc, scale, n = self.loc.double(), self.scale.double(), self.total_count.double()
         n_max = int(n.max().item()) if n.numel() else 0
-        if n_max > _MOMENT_LOOP_MAX:  # midpoint-rule integral of the survival function: error < 1/2
-            m1 = scale * (F.softplus(loc / scale) - F.softplus((loc - n) / scale))
-            return m1, m1**2 + math.pi**2 / 3 * scale**2
+        if n_max > _MOMENT_LOOP_MAX:
+            return scale * (F.softplus(loc / scale) - F.softplus((loc - n) / scale)), math.pi**2 / 3 * scale**2
         m1, m2 = torch.zeros_like(loc), torch.zeros_like(loc)
         for k in range(n_max):
             tail = torch.where(n > k, torch.sigmoid((loc - k - 0.5) / scale), torch.zeros_like(loc))
             m1, m2 = m1 + tail, m2 + (2 * k + 1) * tail
-        return m1, m2
+        return m1, (m2 - m1**2).clamp_min(0)
 
     @property
     def mean(self) -> torch.Tensor:
         """Exact mean for total_count <= 4096 (a sum over the support), else within 1/2 of it."""
-        return self._survival_moments()[0]
+        return self._moments()[0].to(self.loc.dtype)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return self._moments()[1].to(self.loc.dtype)
 
     @property
     def mode(self) -> torch.Tensor:
         return torch.minimum(torch.maximum(torch.round(self.loc), torch.zeros_like(self.loc)), self.total_count)
-
-    @property
-    def variance(self) -> torch.Tensor:
-        m1, m2 = self._survival_moments()
-        return (m2 - m1**2).clamp_min(0)
 
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
         """Round a logistic draw to the nearest integer and clip to [0, total_count]."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, NegativeBinomial, Poisson, constraints
-from torch.distributions.utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from torch.distributions.utils import lazy_property, logits_to_probs, probs_to_logits
 
 from autolik.errors import UsageError
 
@@ -26,7 +26,8 @@ class ZeroInflated(Distribution):
     Args:
         base_dist: a distribution with event_shape () whose support contains 0.
         gate_logits: tensor broadcastable with base_dist.batch_shape; logit of the zero gate.
-        gate: alternatively, the gate probability in [0, 1]. Give exactly one of the two.
+        gate: alternatively, the gate probability in [0, 1]. Give exactly one of the two; prefer
+            gate_logits for training (gradients stay finite at a closed or fully open gate).
         validate_args: as in ``torch.distributions``.
     """
 
@@ -69,12 +70,17 @@ class ZeroInflated(Distribution):
         new._validate_args = self._validate_args
         return new
 
+    def _log_gates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log gate, log(1 - gate))`` from whichever parametrisation was given, without clamping."""
+        if "gate_logits" in self.__dict__:
+            return F.logsigmoid(self.gate_logits), F.logsigmoid(-self.gate_logits)
+        return torch.log(self.gate), torch.log1p(-self.gate)
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log probability of ``value`` (shape broadcastable with batch_shape)."""
         if self._validate_args:
             self._validate_sample(value)
-        logits, value = broadcast_all(self.gate_logits, value)
-        log_gate, log_open = F.logsigmoid(logits), F.logsigmoid(-logits)
+        log_gate, log_open = self._log_gates()
         base_lp = self.base_dist.log_prob(value)
         at_zero = torch.logsumexp(torch.stack(torch.broadcast_tensors(log_gate, log_open + base_lp)), dim=0)
         return torch.where(value == 0, at_zero, log_open + base_lp)

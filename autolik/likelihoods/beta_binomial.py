@@ -25,6 +25,7 @@ class BetaBinomialLikelihood(Likelihood):
     support = constraints.nonnegative_integer
     paper = "Skellam (1948), A probability distribution derived from the binomial distribution..., JRSS B"
     option_defaults = {"total_count": None}
+    per_feature_options = ("total_count",)  # may differ per feature: merged by build_likelihood
 
     def check_options(self):
         self.register_buffer("total_count", total_count_tensor(self.name, self.options["total_count"], self.n_features))

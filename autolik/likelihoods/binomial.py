@@ -21,6 +21,7 @@ class BinomialLikelihood(Likelihood):
     support = constraints.nonnegative_integer
     paper = "McCullagh & Nelder (1989), Generalized Linear Models, ch. 4 (binomial data)"
     option_defaults = {"total_count": None}
+    per_feature_options = ("total_count",)  # may differ per feature: merged by build_likelihood
 
     def check_options(self):
         self.register_buffer("total_count", total_count_tensor(self.name, self.options["total_count"], self.n_features))

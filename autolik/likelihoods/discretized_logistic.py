@@ -32,6 +32,7 @@ class DiscretizedLogisticLikelihood(Likelihood):
     paper = ("Salimans, Karpathy, Chen & Kingma (2017), PixelCNN++: Improving the PixelCNN with "
              "discretized logistic mixture likelihood and other modifications, ICLR")
     option_defaults = {"total_count": 255, "n_components": 1}
+    per_feature_options = ("total_count",)  # may differ per feature: merged by build_likelihood
 
     def __init__(self, n_features: int, mode=None, **options):
         k = options.get("n_components", 1)

@@ -18,6 +18,7 @@ from autolik.errors import DataError, UsageError
 from autolik.outputs import OutputSpec, load_dataset
 
 SELECTORS = ("analyser", "empirical")
+SCORE_SAMPLES = 10  # posterior draws averaged by FittedVAE.score_samples
 
 
 def split_indices(n: int, seed: int = 0, test_fraction: float = 0.1, val_fraction: float = 0.1) -> dict:
@@ -107,7 +108,6 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
     """
     import torch
 
-    from autolik.analysis.profile import inspect
     from autolik.model import VAE
     from autolik.train import TrainConfig, train
 
@@ -115,7 +115,11 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1 and lr > 0; got k={k}, epochs={epochs}, "
                          f"batch_size={batch_size}, lr={lr}")
     dataset = load_dataset(X, key)
-    prof = profile if profile is not None else inspect(dataset)
+    if profile is None:
+        from autolik.analysis.profile import inspect
+
+        profile = inspect(dataset)
+    prof = profile
     rec = _choose(dataset, prof, likelihood=likelihood, mode=mode, preprocessing=preprocessing,
                   recommendation=recommendation, select=select, seed=seed, quiet=quiet, X=X, key=key,
                   model_options=dict(latent_dim=latent_dim, hidden=hidden, architecture=architecture,
@@ -264,21 +268,16 @@ class FittedVAE:
         return self._evaluate_used(self.output.read(X), k=int(k))
 
     def score_samples(self, X) -> np.ndarray:
-        """ELBO of each row in nats, in the original data's units (higher is better); shape (n_samples,)."""
-        import torch
+        """ELBO of each row in nats, in the original data's units (higher is better); shape (n_samples,).
+
+        The ELBO is averaged over ``SCORE_SAMPLES`` posterior draws with the model's seed, so it is
+        deterministic and agrees with ``-evaluate(X, k=SCORE_SAMPLES)["neg_elbo_nats_per_sample"]``.
+        """
+        from autolik.evaluate import per_sample
 
         x = self.output.read(X)
         self._check_missing(x)
-        self.model.eval()
-        pre, out = self.preprocessor, []
-        gen = torch.Generator().manual_seed(self.seed)
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            for b in self._batches(x):
-                t = torch.from_numpy(b)
-                terms = self.model.loss(pre.forward(t, dequantize=True, generator=gen).to(self._device()))
-                out.append(-(terms.nll + terms.kl).double().cpu() + pre.log_abs_det_jacobian(t))
-        return torch.cat(out).numpy() if out else np.zeros(0)
+        return per_sample(self.model, self.preprocessor, x, k=SCORE_SAMPLES, seed=self.seed)["elbo"]
 
     def score(self, X) -> float:
         """Mean ELBO per row in nats (higher is better)."""

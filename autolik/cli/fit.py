@@ -1,0 +1,255 @@
+"""``autolik fit | sample | encode | reconstruct | evaluate | demo``: train and use a model from the shell.
+
+Thin: parse, call :mod:`autolik.api`, print. What was chosen (and why) goes to stderr before
+training; results go to stdout (``--json``: one JSON document). Output files are never the
+input file and are never overwritten without ``--force``; that is checked before any work.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from autolik.cli import cli, emit_json
+from autolik.errors import DataError, UsageError
+
+OUTPUT_SUFFIXES = (".npy", ".csv", ".tsv")
+TEST_KEYS = ("neg_elbo_nats_per_sample", "nll_iwae_nats_per_sample", "nats_per_dim", "bits_per_dim", "k")
+
+
+def _say(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def _parse_hidden(text: str | None):
+    if not text:
+        return None
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise UsageError(f"--hidden expects positive integers separated by commas, like 512,256; got {text!r}")
+    return sizes
+
+
+def _check_output(out: str, force: bool, inputs=(), suffixes=OUTPUT_SUFFIXES) -> Path:
+    """Refuse an output path that is an input, has an unknown suffix, or exists (without --force)."""
+    path = Path(out)
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(f"-o {out}: expected a file ending in {', '.join(suffixes)}; got {path.suffix or 'no suffix'}")
+    for i in inputs:
+        if i is not None and Path(i).exists() and path.exists() and path.resolve() == Path(i).resolve():
+            raise UsageError(f"-o {out} is the input file; choose another output path")
+    if path.exists() and not force:
+        raise DataError(f"{out} already exists; pass --force to overwrite it, or choose another -o")
+    return path
+
+
+def _write_output(arr, path: Path, spec=None) -> None:
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".npy":
+        np.save(path, np.asarray(arr), allow_pickle=False)
+        return
+    import pandas as pd
+
+    frame = spec.to_frame(arr) if spec is not None else pd.DataFrame(
+        np.asarray(arr).reshape(len(arr), -1), columns=[f"z{i}" for i in range(np.asarray(arr).reshape(len(arr), -1).shape[1])])
+    frame.to_csv(path, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+
+
+def describe_recommendation(rec) -> str:
+    """A few lines: the family, its activations, loss, preprocessing, and why."""
+    act = ", ".join(f"{p}={a}" for p, a in (rec.activation or {}).items()) or "-"
+    lines = [f"likelihood: {rec.likelihood} (confidence {rec.confidence:.2f})",
+             f"  activation: {act}; loss: {rec.loss or '-'}; preprocessing: {', '.join(rec.preprocessing) or 'none'}",
+             f"  why: {rec.rationale or '-'}"]
+    left_out = [f.name for f in rec.features if not f.used]
+    if left_out:
+        lines.append(f"  left out: {', '.join(left_out[:8])}{' ...' if len(left_out) > 8 else ''}")
+    if not rec.comparable and rec.caveat:
+        lines.append(f"  caveat: {rec.caveat}")
+    lines += [f"  note: {n}" for n in (rec.notes or [])[:5]]
+    return "\n".join(lines)
+
+
+def describe_metrics(m: dict) -> str:
+    if not m:
+        return "no held-out test rows (test fraction 0)"
+    text = (f"held-out test ({m.get('n_samples')} rows, k={m.get('k')}): "
+            f"-ELBO {m['neg_elbo_nats_per_sample']:.4g} nats/sample, IWAE NLL {m['nll_iwae_nats_per_sample']:.4g} "
+            f"nats/sample, {m['nats_per_dim']:.4g} nats/dim")
+    if m.get("bits_per_dim") is not None:
+        text += f", {m['bits_per_dim']:.4g} bits/dim"
+    return text
+
+
+def fit_summary(fitted, model_dir) -> dict:
+    """The ``--json`` object of ``autolik fit`` (and ``autolik demo``)."""
+    h, rec = fitted.history, fitted.recommendation
+    return {"likelihood": rec.likelihood, "activation": rec.activation, "loss": rec.loss,
+            "preprocessing": rec.preprocessing, "comparable": rec.comparable,
+            "epochs_run": h.epochs_run, "stopped_reason": h.stopped_reason, "train_seconds": h.train_seconds,
+            "samples_per_second": h.samples_per_second,
+            "test": {key: fitted.metrics.get(key) for key in TEST_KEYS} if fitted.metrics else None,
+            "model_dir": str(model_dir) if model_dir else None}
+
+
+def _report(fitted, out, as_json: bool, quiet: bool) -> None:
+    if out:
+        fitted.save(out, force=True)  # writability was checked before training
+    if as_json:
+        emit_json(fit_summary(fitted, out))
+        return
+    h = fitted.history
+    click.echo(f"trained {h.epochs_run} epochs in {h.train_seconds:.1f} s ({h.samples_per_second:.0f} samples/s); "
+               f"{h.stopped_reason}")
+    click.echo(describe_metrics(fitted.metrics))
+    if out:
+        click.echo(f"model saved to {out}")
+
+
+def _training_options(f):
+    opts = [
+        click.option("--likelihood", default=None, help="Force this family (see `autolik inspect`)."),
+        click.option("--mode", default=None, help="Scale/shape mode: fixed, shared, feature or sample."),
+        click.option("--latent-dim", type=int, default=None, help="Latent size (default scales with features)."),
+        click.option("--hidden", default=None, help="Hidden widths, e.g. 512,256."),
+        click.option("--epochs", type=int, default=100, show_default=True),
+        click.option("--batch-size", type=int, default=128, show_default=True),
+        click.option("--lr", type=float, default=1e-3, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--test-fraction", type=float, default=0.1, show_default=True),
+        click.option("--k", "k", type=int, default=100, show_default=True, help="IWAE importance samples."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+@cli.command("fit")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", default=None, help="Array name inside an .npz file.")
+@_training_options
+@click.option("--select", type=click.Choice(["analyser", "empirical"]), default="analyser", show_default=True)
+@click.option("--out", default=None, help="Save the model to this directory.")
+@click.option("--force", is_flag=True, help="Replace an existing --out model directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quiet", is_flag=True, help="No progress bar or messages on stderr.")
+def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_size, lr, seed, test_fraction, k,
+                device, select, out, force, as_json, quiet):
+    """Choose the likelihood for FILE, train the VAE, report held-out figures."""
+    from autolik.api import fit
+    from autolik.persist import check_writable
+
+    if out:
+        check_writable(out, force)
+    fitted = fit(file, key=key, likelihood=likelihood, mode=mode, latent_dim=latent_dim, hidden=_parse_hidden(hidden),
+                 epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, test_fraction=test_fraction, k=k,
+                 device=device, select=select, quiet=quiet,
+                 on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
+    _report(fitted, out, as_json, quiet)
+
+
+@cli.command("sample")
+@click.argument("model", type=click.Path())
+@click.option("-n", "n", type=int, default=16, show_default=True, help="Number of samples.")
+@click.option("-o", "--output", required=True, help="Output file (.npy, .csv or .tsv).")
+@click.option("--seed", type=int, default=None, help="Seed (default: the model's).")
+@click.option("--force", is_flag=True, help="Overwrite the output file.")
+def sample_command(model, n, output, seed, force):
+    """Draw N samples from MODEL, in the training data's units, dtype and shape."""
+    from autolik.api import load
+
+    path = _check_output(output, force, inputs=[model])
+    fitted = load(model)
+    _write_output(fitted.sample(n, seed=seed), path, fitted.output)
+    _say(f"wrote {n} samples to {path}")
+
+
+def _model_and_data(model, file, key, output=None, force=False, suffixes=OUTPUT_SUFFIXES):
+    from autolik.api import load
+    from autolik.outputs import load_dataset
+
+    path = _check_output(output, force, inputs=[file, model], suffixes=suffixes) if output else None
+    fitted = load(model)
+    return fitted, load_dataset(file, key), path
+
+
+@cli.command("encode")
+@click.argument("model", type=click.Path())
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("-o", "--output", required=True, help="Output file for the latent means (.npy, .csv or .tsv).")
+@click.option("--force", is_flag=True, help="Overwrite the output file.")
+def encode_command(model, file, key, output, force):
+    """Latent means of FILE's rows under MODEL."""
+    fitted, data, path = _model_and_data(model, file, key, output, force)
+    z = fitted.encode(data)
+    _write_output(z, path)
+    _say(f"wrote latent means {z.shape} to {path}")
+
+
+@cli.command("reconstruct")
+@click.argument("model", type=click.Path())
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("-o", "--output", required=True, help="Output file (.npy, .csv or .tsv).")
+@click.option("--force", is_flag=True, help="Overwrite the output file.")
+def reconstruct_command(model, file, key, output, force):
+    """Reconstructions (decoder means at the latent means) of FILE's rows, in its units and shape."""
+    fitted, data, path = _model_and_data(model, file, key, output, force)
+    _write_output(fitted.reconstruct(data), path, fitted.output)
+    _say(f"wrote reconstructions of {len(data.data)} rows to {path}")
+
+
+@cli.command("evaluate")
+@click.argument("model", type=click.Path())
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("--k", "k", type=int, default=100, show_default=True, help="IWAE importance samples.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate_command(model, file, key, k, as_json):
+    """Negative ELBO and IWAE NLL of FILE under MODEL, in the data's units."""
+    if k < 1:
+        raise UsageError(f"--k must be >= 1, got {k}")
+    fitted, data, _ = _model_and_data(model, file, key)
+    metrics = fitted.evaluate(data, k=k)
+    if as_json:
+        emit_json(metrics)
+    else:
+        click.echo(describe_metrics(metrics).replace("held-out test", str(file)))
+
+
+@cli.command("demo")
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", default=None, help="Also save the model to this directory.")
+@click.option("--force", is_flag=True, help="Replace an existing --out model directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quiet", is_flag=True, help="No progress bar or messages on stderr.")
+def demo_command(epochs, seed, out, force, as_json, quiet):
+    """Inspect, then fit, scikit-learn's bundled digits (1797 images of 8x8, integers 0..16)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from autolik.analysis.profile import inspect
+    from autolik.analysis.recommend import recommend
+    from autolik.api import fit
+    from autolik.persist import check_writable
+
+    if out:
+        check_writable(out, force)
+    images = load_digits().images.astype(np.uint8)  # (1797, 8, 8), values 0..16
+    profile = inspect(images)
+    rec = recommend(profile)
+    say = (lambda m: _say(m, quiet)) if as_json else click.echo
+    say(f"scikit-learn digits: {images.shape[0]} images of 8x8, integers 0..16")
+    say(describe_recommendation(rec))
+    fitted = fit(images, recommendation=rec, profile=profile, epochs=epochs, seed=seed, quiet=quiet)
+    _report(fitted, out, as_json, quiet)

@@ -47,11 +47,12 @@ def log_weights(model, y: torch.Tensor, k: int, generator: torch.Generator) -> t
     b, lat = q.loc.shape
     prior = Normal(torch.zeros_like(q.loc[0]), torch.ones_like(q.scale[0]))
     chunk = max(1, min(k, MAX_ELEMENTS // max(1, b * int(model.likelihood.n_raw))))
+    # all noise drawn at once (small: k * batch * latent), so chunking does not change the numbers
+    eps_all = torch.randn((k, b, lat), generator=generator, dtype=torch.float64).to(q.loc)
     out = []
     for start in range(0, k, chunk):
         kk = min(chunk, k - start)
-        eps = torch.randn((kk, b, lat), generator=generator, dtype=torch.float64).to(q.loc)
-        z = q.loc + q.scale * eps                                          # (kk, b, lat)
+        z = q.loc + q.scale * eps_all[start:start + kk]                    # (kk, b, lat)
         raw = model.decode(z.reshape(kk * b, lat))
         ll = model.likelihood.log_prob(raw, y.repeat(kk, 1)).reshape(kk, b)
         lw = ll + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)

@@ -27,7 +27,8 @@ class DiscretizedLogisticLikelihood(Likelihood):
 
     name = "discretized_logistic"
     discrete = True
-    params = _ONE
+    params = _ONE  # n_components > 1: the instance uses _MIX
+    activations = {"mixture_logits": "identity"}
     support = constraints.nonnegative_integer
     paper = ("Salimans, Karpathy, Chen & Kingma (2017), PixelCNN++: Improving the PixelCNN with "
              "discretized logistic mixture likelihood and other modifications, ICLR")

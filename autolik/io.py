@@ -1,0 +1,408 @@
+"""Loading: files, arrays and DataFrames become one ``Dataset`` with an (n_samples, n_features) view.
+
+Supported sources: ``.npy`` (memory-mapped read-only, never unpickled, never read whole),
+``.npz`` (``key=`` picks the array), ``.csv`` / ``.tsv`` (header row; string columns become
+level codes), ``.parquet`` (needs pyarrow), numpy arrays, pandas DataFrames and nested lists.
+Ranks: 1-D is one feature, 2-D is samples x features, 3-D / 4-D are image batches (N, H, W) /
+(N, C, H, W), reshaped as a view to (N, C*H*W). Bad input raises :class:`DataError` with one
+line naming the problem and the source; soft problems are collected in ``Dataset.notes``.
+"""
+from __future__ import annotations
+
+import csv
+import mmap
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autolik.errors import DataError, UsageError
+
+SUPPORTED = (".npy", ".npz", ".csv", ".tsv", ".parquet")
+NUMERIC_KINDS = "biuf"
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset: a numeric (n_samples, n_features) view plus what the loader learned.
+
+    Attributes:
+        data: numeric array of shape (n_samples, n_features); for ``.npy`` a read-only memmap
+            view (image batches are reshaped views). String columns hold level codes 0..K-1,
+            date/time columns seconds since the epoch; NaN marks a missing cell.
+        names: one name per column: CSV/DataFrame headers, else ``x0, x1, ...``.
+        source: the file path, or ``"<array>"`` / ``"<DataFrame>"``.
+        shape: the original shape (e.g. (N, 28, 28) for images).
+        image_shape: (C, H, W) for rank-3/4 input, else None.
+        levels: column index -> level strings, for string columns (code k means ``levels[j][k]``).
+        datetime_columns: indices of date/time string columns (reported, left out of models).
+        notes: one-line non-fatal problems found while loading.
+        dtypes: per-column original dtype name (``"float32"``, ``"uint8"``, ``"string"``, ``"datetime"``).
+    """
+
+    data: np.ndarray
+    names: list[str]
+    source: str
+    shape: tuple
+    image_shape: tuple | None = None
+    levels: dict[int, list[str]] = field(default_factory=dict)
+    datetime_columns: set[int] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    dtypes: list[str] = field(default_factory=list)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.data.shape[1])
+
+    def __post_init__(self):
+        if not self.dtypes:
+            self.dtypes = [self.data.dtype.name] * self.data.shape[1]
+
+
+def load(source, key: str | None = None) -> Dataset:
+    """Load ``source`` (a path, array, list or DataFrame) into a :class:`Dataset`.
+
+    Args:
+        source: ``str`` / ``os.PathLike`` path with a supported extension, a numpy array
+            (any rank <= 4), a pandas DataFrame or Series, a nested list, or a Dataset.
+        key: array name inside an ``.npz`` file (required when it holds several arrays).
+
+    Raises:
+        DataError: the data cannot be used (message names the problem and the source).
+        UsageError: ``key`` given for something that is not an ``.npz`` file, or not in it.
+    """
+    if isinstance(source, Dataset):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        return _load_path(Path(source), key)
+    if key is not None:
+        raise UsageError(f"key={key!r} applies only to .npz files, got a {type(source).__name__}; drop the key")
+    if type(source).__module__.startswith("pandas"):
+        if type(source).__name__ == "Series":
+            source = source.to_frame()
+        if type(source).__name__ == "DataFrame":
+            return from_dataframe(source, "<DataFrame>")
+    return from_array(source, "<array>")
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def from_array(arr, source: str = "<array>") -> Dataset:
+    """Validate an array-like and view it as (n_samples, n_features); see :func:`load`."""
+    if not isinstance(arr, np.ndarray):
+        try:
+            arr = np.asarray(arr)
+        except ValueError as e:  # ragged nested lists
+            raise DataError(f"{source}: rows have different lengths ({e}); pass a rectangular array") from None
+    if arr.dtype.kind in "USO" and arr.ndim in (1, 2) and arr.size and not isinstance(arr, np.memmap) \
+            and _all_scalars(arr):
+        cols = arr.reshape(len(arr), -1)
+        return from_columns([[_cell(v) for v in cols[:, j]] for j in range(cols.shape[1])],
+                            [f"x{j}" for j in range(cols.shape[1])], source, lines=None)
+    _check_array(arr.shape, arr.dtype, source)
+    shape, image_shape = tuple(arr.shape), None
+    if arr.ndim == 1:
+        data = arr.reshape(-1, 1)
+    elif arr.ndim == 2:
+        data = arr
+    else:
+        image_shape = (1, *shape[1:]) if arr.ndim == 3 else tuple(shape[1:])
+        data = arr.reshape(shape[0], -1)
+    notes = []
+    if arr.ndim == 4 and shape[-1] in (1, 3, 4) and shape[1] not in (1, 3, 4):
+        notes.append(f"shape {shape} looks channels-last; rank-4 input is read as (N, C, H, W): "
+                     "transpose it if the last axis holds the channels")
+    return Dataset(data, [f"x{j}" for j in range(data.shape[1])], source, shape, image_shape, notes=notes)
+
+
+def _all_scalars(arr: np.ndarray) -> bool:
+    ok = (str, bytes, int, float, bool, np.generic)
+    return arr.dtype.kind != "O" or all(v is None or isinstance(v, ok) for v in arr.ravel())
+
+
+def _cell(v) -> str | None:
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+
+
+def _check_array(shape: tuple, dtype: np.dtype, source: str) -> None:
+    if dtype.kind == "c":
+        raise DataError(f"{source}: complex numbers ({dtype}) are not supported; "
+                        "pass the real and imaginary parts as separate features")
+    if dtype.hasobject or dtype.kind not in NUMERIC_KINDS:
+        raise DataError(f"{source}: expected a numeric array, got dtype {dtype}; "
+                        "convert it to numbers (strings and dates load from .csv or a DataFrame)")
+    if len(shape) == 0:
+        raise DataError(f"{source}: expected an array of samples, got a single scalar; pass at least 2 rows")
+    if len(shape) > 4:
+        raise DataError(f"{source}: expected rank <= 4 (samples x features, or (N, C, H, W) images), "
+                        f"got rank {len(shape)} with shape {tuple(shape)}; reshape it")
+    if shape[0] == 0 or 0 in shape:
+        raise DataError(f"{source}: the array is empty (shape {tuple(shape)}); expected at least 2 rows of data")
+    if shape[0] == 1:
+        raise DataError(f"{source}: a single row (shape {tuple(shape)}); statistics need at least 2 samples")
+
+
+# --------------------------------------------------------------------------- binary files
+
+
+def _load_path(path: Path, key: str | None) -> Dataset:
+    src = str(path)
+    if not path.exists():
+        raise DataError(f"{src}: no such file; check the path")
+    if path.is_dir():
+        raise DataError(f"{src}: is a directory, expected a data file ({', '.join(SUPPORTED)})")
+    ext = path.suffix.lower()
+    if ext not in SUPPORTED:
+        raise DataError(f"{src}: unsupported extension {ext or '(none)'!r}; supported: {', '.join(SUPPORTED)}")
+    if key is not None and ext != ".npz":
+        raise UsageError(f"--key applies only to .npz files, got {src}; drop --key")
+    loaders = {".npy": _load_npy, ".npz": lambda p: _load_npz(p, key), ".parquet": _load_parquet,
+               ".csv": lambda p: _load_text(p, ","), ".tsv": lambda p: _load_text(p, "\t")}
+    return loaders[ext](path)
+
+
+def _load_npy(path: Path) -> Dataset:
+    """Memory-map a .npy read-only after checking its header (no pickles, no object arrays)."""
+    src, fmt = str(path), np.lib.format
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+        if head != fmt.MAGIC_PREFIX:
+            what = ("a pickle, not a NumPy array file" if head[:1] == b"\x80" else
+                    "empty" if not head else "not a NumPy .npy file (text or other data?)")
+            raise DataError(f"{src}: {what}; expected an array written by numpy.save")
+        fh.seek(0)
+        try:
+            version = fmt.read_magic(fh)
+            reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, fortran, dtype = reader(fh)
+        except (ValueError, OSError, SyntaxError) as e:
+            raise DataError(f"{src}: corrupt .npy header ({e}); re-save it with numpy.save") from None
+    if dtype.hasobject:
+        raise DataError(f"{src}: holds Python objects (dtype {dtype}) and autolik never unpickles data; "
+                        "save a numeric array instead")
+    _check_array(tuple(shape), dtype, src)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"{src}: cannot memory-map it ({e}); the file may be truncated, re-save it") from None
+    ds = from_array(arr, src)
+    if fortran and len(shape) >= 3:
+        ds.notes.append("Fortran-ordered image array: viewing it as (N, features) copied it into memory")
+    return ds
+
+
+def _load_npz(path: Path, key: str | None) -> Dataset:
+    src = str(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"{src}: not a readable .npz archive ({e}); re-save it with numpy.savez") from None
+    with z:
+        keys = list(z.files)
+        if not keys:
+            raise DataError(f"{src}: the .npz archive holds no arrays; expected at least one")
+        if key is None and len(keys) > 1:
+            raise DataError(f"{src}: holds several arrays ({', '.join(keys)}); choose one with --key / key=")
+        key = keys[0] if key is None else key
+        if key not in keys:
+            raise UsageError(f"{src}: no array named {key!r}; available: {', '.join(keys)}")
+        try:
+            arr = z[key]
+        except ValueError as e:  # object arrays need pickle
+            raise DataError(f"{src}[{key}]: cannot be read without unpickling ({e}); save a numeric array") from None
+    return from_array(arr, src if len(keys) == 1 else f"{src}[{key}]")
+
+
+def _load_parquet(path: Path) -> Dataset:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{path}: reading .parquet needs pyarrow; pip install 'autolik[parquet]', "
+                        "or convert the file to .csv or .npy") from None
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except ImportError:
+        raise DataError(f"{path}: reading .parquet needs pandas too; pip install 'autolik[parquet]'") from None
+    except Exception as e:  # pyarrow raises its own error types for corrupt files
+        raise DataError(f"{path}: not a readable parquet file ({type(e).__name__}: {e})") from None
+    return from_dataframe(frame, str(path))
+
+
+# --------------------------------------------------------------------------- tables
+
+
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "<na>", "nat"})
+MAX_BAD_CELLS, MAX_BAD_FRACTION = 20, 0.05
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+                   r"|^\d{1,2}/\d{1,2}/\d{2,4}$|^\d{1,2}:\d{2}(:\d{2})?$")
+
+
+def _load_text(path: Path, delimiter: str) -> Dataset:
+    """Read a delimited text file with a header row (a headerless numeric file is accepted)."""
+    src = str(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = next(reader, None)
+            rows, lines = [], []
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip() and len(header or ()) > 1):
+                    continue
+                if len(row) != len(header):
+                    raise DataError(f"{src}: ragged table: line {reader.line_num} has {len(row)} fields, the header "
+                                    f"has {len(header)}; fix that line or quote fields containing {delimiter!r}")
+                rows.append(row)
+                lines.append(reader.line_num)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{src}: not a readable text table ({type(e).__name__}: {e}); "
+                        "expected UTF-8 delimited text with a header row") from None
+    if header is None:
+        raise DataError(f"{src}: the file is empty; expected a header row and at least 2 data rows")
+    notes = []
+    if all(_is_number(h) for h in header):
+        rows.insert(0, header)
+        lines.insert(0, 1)
+        header = [f"x{j}" for j in range(len(header))]
+        notes.append("no header row found (the first line is all numbers): columns are named x0, x1, ...")
+    names = [h.strip() or f"x{j}" for j, h in enumerate(header)]
+    ds = from_columns([list(c) for c in zip(*rows)] if rows else [[] for _ in names], names, src, lines)
+    ds.notes[:0] = notes
+    return ds
+
+
+def from_dataframe(frame, source: str = "<DataFrame>") -> Dataset:
+    """A pandas DataFrame as a Dataset: numeric/bool columns as numbers, others parsed as text cells."""
+    import pandas as pd
+
+    cols, names = [], [str(c) for c in frame.columns]
+    for name in frame.columns:
+        s = frame[name]
+        if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
+            if pd.api.types.is_complex_dtype(s.dtype):
+                raise DataError(f"{source}: column {name!r} holds complex numbers; split real and imaginary parts")
+            cols.append((s.to_numpy(dtype=np.float64, na_value=np.nan), str(s.dtype)))
+        elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+            secs = s.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+            cols.append((np.where(s.isna().to_numpy(), np.nan, secs), "datetime"))
+        else:
+            cols.append([None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v) for v in s])
+    return from_columns(cols, names, source, lines=None)
+
+
+def from_columns(columns: list, names: list[str], source: str, lines: list[int] | None) -> Dataset:
+    """Assemble a Dataset from columns of text cells (None = missing) or (float array, dtype) pairs.
+
+    ``lines`` maps data rows to file line numbers for messages (None: 0-based row positions).
+    """
+    n = len(columns[0][0] if isinstance(columns[0], tuple) else columns[0]) if columns else 0
+    if not columns or n == 0:
+        raise DataError(f"{source}: no data rows (shape ({n}, {len(columns)})); expected at least 2 rows")
+    if n == 1:
+        raise DataError(f"{source}: a single data row; statistics need at least 2 samples")
+    data = np.empty((n, len(columns)), dtype=np.float64)
+    ds = Dataset(data, list(names), source, (n, len(columns)), dtypes=["float64"] * len(columns))
+    for j, col in enumerate(columns):
+        if isinstance(col, tuple):
+            data[:, j], ds.dtypes[j] = col
+            if col[1] == "datetime":
+                ds.datetime_columns.add(j)
+            continue
+        data[:, j], ds.dtypes[j], levels, note = _parse_cells(col, names[j], lines)
+        if levels is not None:
+            ds.levels[j] = levels
+        if ds.dtypes[j] == "datetime":
+            ds.datetime_columns.add(j)
+        if note:
+            ds.notes.append(note)
+    return ds
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _parse_cells(cells: list, name: str, lines: list[int] | None):
+    """One text column -> (float values, dtype name, levels or None, note or None)."""
+    cells = [None if c is None or c.strip().lower() in MISSING else c.strip() for c in cells]
+    present = [i for i, c in enumerate(cells) if c is not None]
+    out = np.full(len(cells), np.nan)
+    try:  # fast path: every present cell is a number
+        out[present] = np.array([cells[i] for i in present], dtype=np.float64)
+        bad = []
+    except ValueError:
+        bad = [i for i in present if not _is_number(cells[i])]
+    if len(bad) <= min(MAX_BAD_CELLS, MAX_BAD_FRACTION * len(present)) and len(bad) < len(present):
+        if bad:
+            skip = set(bad)
+            good = [i for i in present if i not in skip]
+            out[good] = np.array([cells[i] for i in good], dtype=np.float64)
+        good = np.isfinite(out)
+        dtype = "int64" if np.all(np.mod(out[good], 1) == 0) else "float64"
+        note = None
+        if bad:
+            where = ", ".join(str(lines[i] if lines else i) for i in bad)
+            shown = ", ".join(repr(cells[i]) for i in bad[:3])
+            unit = ("line" if lines else "row") + ("s" if len(bad) > 1 else "")
+            note = (f"column {name!r}: {len(bad)} non-numeric cell{'s' * (len(bad) > 1)} ({shown}) at "
+                    f"{unit} {where} treated as missing")
+        return out, dtype, None, note
+    if all(_DATE.match(cells[i]) for i in present):
+        for i in present:
+            try:
+                out[i] = np.datetime64(cells[i].replace(" ", "T").rstrip("Z"), "s").astype(np.int64)
+            except ValueError:
+                pass
+        return out, "datetime", None, None
+    levels = sorted({cells[i] for i in present})
+    code = {v: k for k, v in enumerate(levels)}
+    out[present] = [code[cells[i]] for i in present]
+    return out, "string", levels, None
+
+
+# --------------------------------------------------------------------------- memory maps
+
+
+def release_rows(data: np.ndarray, start: int, stop: int) -> None:
+    """Drop the mapped pages of rows [start, stop) of a memmap view from this process (no-op otherwise).
+
+    The file stays in the OS page cache; the process's resident set no longer counts those
+    pages, so a streaming pass over a file larger than memory keeps a small footprint.
+    """
+    base, mm = data, None
+    while base is not None:
+        mm = getattr(base, "_mmap", None)
+        if mm is not None:
+            break
+        base = getattr(base, "base", None)
+    if mm is None or not data.flags.c_contiguous or not hasattr(mm, "madvise"):
+        return
+    try:
+        view = np.frombuffer(mm, dtype=np.uint8)
+        origin = view.__array_interface__["data"][0]
+        del view
+    except (TypeError, ValueError):
+        return
+    row = data.strides[0]
+    lo = data.__array_interface__["data"][0] - origin + start * row
+    hi = lo + (stop - start) * row
+    page = mmap.PAGESIZE
+    lo = (lo // page) * page
+    hi = min(len(mm), -(-hi // page) * page)
+    if hi > lo >= 0:
+        try:
+            mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        except (OSError, ValueError):
+            pass

@@ -231,6 +231,19 @@ def test_discretized_logistic_gradients_finite_at_extremes(dtype):
     assert_finite_grads(loc, scale)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_discretized_logistic_windowed_moments_match_reference(dtype):
+    n = 1000  # small scales: the moments sum only a window around loc
+    loc, scale = np.array([0.2, 999.7, 500.4, 731.5, -3.0, 12.0]), np.array([0.05, 1.0, 2.0, 0.5, 1.5, 0.01])
+    d = DiscretizedLogistic(t(loc, dtype), t(scale, dtype), n)
+    k = np.arange(n + 1)[:, None]
+    ref = np.exp(dl_reference_logpmf(k, loc, scale, n))
+    m = (k * ref).sum(0)
+    tol = dict(rtol=1e-6, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-9, atol=1e-10)  # e^-25 tail truncation
+    np.testing.assert_allclose(d.mean.numpy(), m, **tol)
+    np.testing.assert_allclose(d.variance.numpy(), ((k - m) ** 2 * ref).sum(0), **tol)
+
+
 def test_discretized_logistic_large_total_count_moments_are_close():
     d = DiscretizedLogistic(t([5e5, -3.0]), t([100.0, 1.0]), t([1e6, 1e6]))
     assert (d.mean - t([5e5, 0.0])).abs().max() < 0.5

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch.distributions import Categorical, Distribution, MixtureSameFamily, constraints
 from torch.distributions.utils import broadcast_all
 
-_MOMENT_LOOP_MAX = 4096  # exact moments by summing over the support up to this total_count
+_MOMENT_LOOP_MAX = 4096  # longest sum over the support used for the moments
+_TAIL = 25.0  # logistic tail terms beyond _TAIL scales from loc are below e^-25
 
 
 def _log1mexp(d: torch.Tensor) -> torch.Tensor:
@@ -73,31 +74,40 @@ class DiscretizedLogistic(Distribution):
         return log_cdf_upper + log_sf_lower + width
 
     def _moments(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(mean, variance)`` in float64, from the survival function ``P(X > k)``.
+        """``(mean, variance)`` as sums over the support, centred at ``c = clip(round(loc), 0, n)``.
 
-        ``E[X] = sum_k P(X > k)`` and ``E[X^2] = sum_k (2k + 1) P(X > k)`` over k < n, accumulated in
-        float64 (``E[X^2] - E[X]^2`` cancels badly in float32 near the top of the range). Above
-        total_count 4096 the sum becomes a midpoint-rule integral (mean within 1/2) with the
-        logistic's variance.
+        ``E[X - c] = sum_{c<=k<n} P(X > k) - sum_{0<=k<c} P(X <= k)`` and
+        ``E[(X - c)^2] = sum_k |2(k - c) + 1| P(X > k or X <= k, same split)``: every term is a
+        small positive tail probability (no float32 cancellation), and terms more than
+        ``_TAIL * scale`` from loc are below e^-25, so only a window around c is summed.
+        If that window exceeds 4096 values (huge scales), the mean is the midpoint-rule integral
+        of the survival function, accurate to O(1/scale), and the variance the logistic's.
         """
-        loc, scale, n = self.loc.double(), self.scale.double(), self.total_count.double()
-        n_max = int(n.max().item()) if n.numel() else 0
-        if n_max > _MOMENT_LOOP_MAX:
-            return scale * (F.softplus(loc / scale) - F.softplus((loc - n) / scale)), math.pi**2 / 3 * scale**2
-        m1, m2 = torch.zeros_like(loc), torch.zeros_like(loc)
-        for k in range(n_max):
-            tail = torch.where(n > k, torch.sigmoid((loc - k - 0.5) / scale), torch.zeros_like(loc))
-            m1, m2 = m1 + tail, m2 + (2 * k + 1) * tail
-        return m1, (m2 - m1**2).clamp_min(0)
+        loc, scale, n = self.loc, self.scale, self.total_count
+        if loc.numel() == 0:
+            return loc.clone(), loc.clone()
+        half, n_max = math.ceil(_TAIL * float(scale.detach().max())) + 1, int(n.detach().max())
+        if min(2 * half + 1, n_max) > _MOMENT_LOOP_MAX:
+            mean = scale * (F.softplus(loc / scale) - F.softplus((loc - n) / scale))
+            return mean, math.pi**2 / 3 * scale**2
+        c = torch.minimum(torch.round(loc).clamp_min(0), n)
+        ks = range(n_max) if n_max <= 2 * half + 1 else (c + j for j in range(-half, half + 1))
+        d1, d2 = torch.zeros_like(loc), torch.zeros_like(loc)
+        for k in ks:
+            u, above = (loc - k - 0.5) / scale, k >= c
+            p = torch.where((k >= 0) & (k < n), torch.sigmoid(torch.where(above, u, -u)), 0.0)
+            d1 = d1 + torch.where(above, p, -p)
+            d2 = d2 + 2 * torch.abs(k - c + 0.5) * p
+        return c + d1, (d2 - d1**2).clamp_min(0)
 
     @property
     def mean(self) -> torch.Tensor:
-        """Exact mean for total_count <= 4096 (a sum over the support), else within 1/2 of it."""
-        return self._moments()[0].to(self.loc.dtype)
+        """Mean, exact up to tails below e^-25 (see :meth:`_moments`), shape batch_shape."""
+        return self._moments()[0]
 
     @property
     def variance(self) -> torch.Tensor:
-        return self._moments()[1].to(self.loc.dtype)
+        return self._moments()[1]
 
     @property
     def mode(self) -> torch.Tensor:

@@ -128,6 +128,36 @@ class Recommendation:
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)[:, self.used_columns]
         return self.preprocessor().forward(torch.from_numpy(X), dequantize=dequantize)
 
+    def activation_modules(self) -> dict:
+        """Torch activation module per decoded parameter, for a user's own decoder.
+
+        One family: ``{param: nn.Module}`` (e.g. ``{"logits": Identity()}``; the distribution
+        applies the sigmoid). Mixed data: ``{family: {param: nn.Module}}``.
+        """
+        from autolik.likelihoods import activation_module, likelihood_class
+
+        def one(fam):
+            cls = likelihood_class(fam)
+            return {p: activation_module(cls.activation(p)) for p in cls.params}
+
+        fams = sorted({f.likelihood for f in self.used})
+        return one(fams[0]) if len(fams) == 1 else {fam: one(fam) for fam in fams}
+
+    def loss_fn(self):
+        """``loss(raw, x) -> (batch,)`` negative log-likelihood in model space.
+
+        ``raw`` is the decoder's raw output of shape (batch, n_raw) with
+        ``n_raw = rec.likelihood_module().n_raw``; ``x`` is ``rec.prepare(X)`` (model space).
+        Add ``rec.preprocessor().log_abs_det_jacobian(x_original)`` for data-unit numbers.
+        """
+        lik = self.likelihood_module()
+
+        def loss(raw, x):
+            return -lik.log_prob(raw, x)
+
+        loss.likelihood = lik
+        return loss
+
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "features"}
@@ -156,5 +186,33 @@ def recommend(data, likelihood: str | None = None, mode: str | None = None,
         preprocessing: force ``"minmax"`` (to [0,1]), ``"standardize"``, or ``"none"``; default: the
             analyser's choice.
         key: array name inside an ``.npz`` file.
+
+    Returns:
+        A :class:`Recommendation`; ``rec.features`` holds one :class:`FeatureChoice` per feature
+        (or one-hot block), ``rec.head(in_features)`` / ``rec.activation_modules()`` /
+        ``rec.loss_fn()`` hand the choice to a user's own model.
+
+    Example:
+        >>> rec = recommend(np.random.default_rng(0).poisson(3.0, (500, 4)))
+        >>> rec.likelihood
+        'poisson'
     """
-    raise NotImplementedError("the analyser's recommend() is being written (issue 2)")
+    from autolik.analysis.build import build_recommendation, check_arguments
+
+    check_arguments(likelihood, mode, preprocessing)
+    profile = _as_profile(data, key)
+    return build_recommendation(profile, likelihood, mode, preprocessing)
+
+
+def _as_profile(data, key):
+    from autolik.analysis.profile import Profile
+
+    if isinstance(data, Profile):
+        if all(f.support == "real" and not f.support_detail for f in data.features):
+            from autolik.analysis.support import assign_supports
+
+            assign_supports(data)  # a hand-built profile: classify its features first
+        return data
+    from autolik.analysis.profile import inspect
+
+    return inspect(data, key=key)

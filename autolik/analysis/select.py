@@ -100,12 +100,11 @@ def model_transform(support: str, detail: dict, family: str, loc: float, spread:
         t = _lattice_transform(detail, step, lo)
     elif domain == "positive":
         shift = 0.0 if lo >= 0 else lo - step - 1e-3 * spread
-        t = FeatureTransform(shift, 1.0 / spread, step, True, f"x / {_fmt(spread)}" if not shift else
-                             f"(x - {_fmt(shift)}) / {_fmt(spread)}")
+        t = FeatureTransform(shift, 1.0 / spread, step, True, _affine_desc(shift, spread))
     elif support in ("unit_interval", "bounded", "bounded_integer", "binary"):
         t = _unit_transform(support, detail, step, lo, hi)
     else:
-        t = FeatureTransform(loc, 1.0 / spread, step, True, f"(x - {_fmt(loc)}) / {_fmt(spread)}")
+        t = FeatureTransform(loc, 1.0 / spread, step, True, _affine_desc(loc, spread))
     return t, _options(family, domain, detail, lo, hi, step)
 
 
@@ -114,9 +113,8 @@ def _affine_desc(shift, width, binary=False):
         return "none"
     if binary and shift == -1 and width == 2:
         return "{-1,+1} -> {0,1}"
-    if shift == 0:
-        return f"x/{_fmt(width)}"
-    return f"(x - {_fmt(shift)}) / {_fmt(width)}"
+    moved = "x" if shift == 0 else (f"(x - {_fmt(shift)})" if shift > 0 else f"(x + {_fmt(-shift)})")
+    return moved.strip("()") if width == 1 else f"{moved}/{_fmt(width)}"
 
 
 def _unit_transform(support, detail, step, lo, hi) -> FeatureTransform:
@@ -141,7 +139,7 @@ def _lattice_transform(detail, step, lo) -> FeatureTransform:
 
 def _forced_transform(kind, domain, step, loc, spread, lo, hi) -> FeatureTransform:
     if kind == "standardize":
-        return FeatureTransform(loc, 1.0 / spread, step, True, f"(x - {_fmt(loc)}) / {_fmt(spread)}")
+        return FeatureTransform(loc, 1.0 / spread, step, True, _affine_desc(loc, spread))
     if kind == "minmax":
         width = (hi - lo) + step if hi > lo else 1.0
         return FeatureTransform(lo, 1.0 / width, step, True, _affine_desc(lo, width))
@@ -187,6 +185,7 @@ class Selection:
     ranked: list[FamilyScore] = field(default_factory=list)
     confidence: float = 1.0
     n_values: int = 0
+    acceptable: list[str] = field(default_factory=list)  # families within noise of the best
 
     def alternatives(self) -> list[dict]:
         return [{"likelihood": s.name, "score": round(s.score, 5)} for s in self.ranked]
@@ -276,4 +275,55 @@ def choose(table: dict[str, FamilyScore]) -> Selection:
         d = chosen.ll - others[0].ll
         z = d.mean() / (d.std() / np.sqrt(d.size) + 1e-12)
         conf = float(np.clip(stats.norm.cdf(z), 0.5, 0.99)) if chosen is best else 0.6
-    return Selection(chosen.name, ranked, round(conf, 3), int(best.ll.size))
+    return Selection(chosen.name, ranked, round(conf, 3), int(best.ll.size), [s.name for s in ok])
+
+
+def _support_statistic(support: str, x: np.ndarray, sel: Selection) -> str:
+    """The statistic that characterises a support's data, for the rationale sentence."""
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return "no finite values"
+    m, sd = float(x.mean()), float(x.std())
+    if support == "count":
+        zero, di = float(np.mean(x == 0)), (sd * sd / m if m > 0 else float("nan"))
+        fit = sel.get("negative_binomial") if di > 1.2 else sel.get("poisson")
+        pred = _predicted_zero(fit, m)
+        return f"dispersion index {di:.2f}, zeros {zero:.1%} observed vs {pred:.1%} under the fitted {fit.name if fit else 'poisson'}"
+    if support == "real":
+        return f"excess kurtosis {float(stats.kurtosis(x)):.2f}"
+    if support == "positive":
+        return f"skewness {float(stats.skew(x)):.2f}, coefficient of variation {sd / m if m else float('nan'):.2f}"
+    if support in ("unit_interval", "bounded"):
+        return f"mean {m:.3g}, sd {sd:.3g}, {float(np.mean(x <= x.min())):.1%} at the lower end"
+    if support == "bounded_integer":
+        return f"integers {x.min():.0f}..{x.max():.0f}, dispersion index {sd * sd / m if m else float('nan'):.2f}"
+    if support == "binary":
+        return f"two values, {float(np.mean(x == x.max())):.1%} at {x.max():g}"
+    return f"{np.unique(x).size} levels"
+
+
+def _predicted_zero(fit: FamilyScore | None, mean: float) -> float:
+    if fit is None:
+        return float(np.exp(-mean))
+    if fit.name == "negative_binomial":
+        r, mu = fit.params["total_count"], fit.params["mean"]
+        return float((r / (r + mu)) ** r)
+    return float(np.exp(-fit.params.get("rate", mean)))
+
+
+def rationale(support: str, values, sel: Selection) -> str:
+    """One sentence naming the statistics that decided the choice."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    head = f"{support.replace('_', ' ')} data ({_support_statistic(support, x, sel)})"
+    if not sel.ranked or sel.chosen is None:
+        return head + "."
+    chosen = sel.get(sel.chosen)
+    rest = [s for s in sel.ranked if s.name != sel.chosen]
+    if not rest:
+        return f"{head}: {sel.chosen} is the only family for this support."
+    best = sel.ranked[0]
+    if best.name != sel.chosen:
+        return (f"{head}: {sel.chosen} ({chosen.score:.4f} nats/value held out) is within noise of "
+                f"{best.name} ({best.score:.4f}) with fewer parameters.")
+    return (f"{head}: {sel.chosen} has the best held-out log-likelihood, {chosen.score:.4f} nats/value "
+            f"vs {rest[0].name} {rest[0].score:.4f}.")

@@ -1,0 +1,1 @@
+"""PNG figures. matplotlib is optional (``pip install 'autolik[plot]'``) and imported lazily."""

@@ -1,0 +1,210 @@
+"""Assemble a :class:`~autolik.analysis.recommend.Recommendation` from a classified profile.
+
+Steps: group the columns (a one-hot block is one group), run the family selection per group
+(pooled for image-like data; harmonised to one family when features of one support all accept
+it), then build each group's :class:`FeatureChoice` (transform, options, activations from the
+likelihood registry, loss, rationale) and the whole-array summary.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autolik.analysis import select as sel_mod
+from autolik.analysis.recommend import FeatureChoice, Recommendation
+from autolik.analysis.support import LEFT_OUT
+from autolik.errors import UsageError
+
+PREPROCESSING = ("minmax", "standardize", "none")
+LOSS = {"bernoulli": "binary cross-entropy", "categorical": "cross-entropy (softmax)"}
+PRETTY = {"gaussian": "Gaussian", "poisson": "Poisson", "laplace": "Laplace", "student_t": "Student-t",
+          "continuous_bernoulli": "continuous Bernoulli", "gamma": "Gamma"}
+DOMAIN_WORDS = {"binary": "{0, 1}", "levels": "integers 0..n", "count": "non-negative integers"}
+COMPARABLE_ON = {  # discrete model-space domains and the supports where they are a normalised pmf
+    "binary": ("binary",),
+    "levels": ("binary", "categorical", "bounded_integer", "count"),
+    "count": ("binary", "categorical", "bounded_integer", "count"),
+}
+MAX_PREPROCESSING_LINES = 5
+
+
+def check_arguments(likelihood, mode, preprocessing) -> None:
+    """Raise ``UsageError`` for an unknown family, mode or preprocessing."""
+    from autolik.likelihoods import likelihood_class
+    from autolik.likelihoods.base import NUISANCE_MODES
+
+    if likelihood is not None:
+        likelihood_class(likelihood)
+    if mode is not None and mode not in NUISANCE_MODES:
+        raise UsageError(f"mode must be one of {', '.join(NUISANCE_MODES)}, got {mode!r}; leave it out for 'feature'")
+    if preprocessing is not None and preprocessing not in PREPROCESSING:
+        raise UsageError(f"preprocessing must be one of {', '.join(PREPROCESSING)}, got {preprocessing!r}; "
+                         "leave it out to let autolik choose")
+
+
+@dataclass
+class _Group:
+    """Columns modelled together (one feature, or a one-hot block) and their sample values."""
+
+    name: str
+    columns: list[int]
+    support: str
+    detail: dict
+    feature: object  # FeatureProfile of the first column
+    values: np.ndarray  # shape (m,)
+
+
+def _groups(profile) -> list[_Group]:
+    feats, sample = profile.features, profile.sample
+    blocks = {b[0]: list(b) for b in (profile.onehot_blocks or []) if b}
+    in_block = {c for b in blocks.values() for c in b}
+    out = []
+    for j, f in enumerate(feats):
+        if j in blocks:
+            b = blocks[j]
+            vals = np.empty(0)
+            if sample is not None:
+                block = sample[:, b]
+                vals = np.where(np.isnan(block).any(1), np.nan, np.nan_to_num(block).argmax(1).astype(float))
+            detail = {**f.support_detail, "onehot_block": b, "n_levels": len(b)}
+            out.append(_Group(f"{feats[b[0]].name}..{feats[b[-1]].name}", b, "categorical", detail, f, vals))
+        elif j not in in_block:
+            vals = sample[:, j] if sample is not None else np.empty(0)
+            out.append(_Group(str(f.name), [j], f.support, dict(f.support_detail), f, vals))
+    return out
+
+
+def _select(profile, used: list[_Group]):
+    """Selections aligned with ``used``, plus the whole-array selection (pooled/joint) or None."""
+    if not used:
+        return [], None
+    if all(g.detail.get("pooled") for g in used) and profile.sample is not None:
+        vals = profile.sample[:, [c for g in used for c in g.columns]]
+        whole = sel_mod.choose(sel_mod.score_families(vals, used[0].support, used[0].detail, cap=sel_mod.MAX_POOLED))
+        return [(whole, vals) for _ in used], (whole, vals)
+    tables = [sel_mod.score_families(g.values, g.support, g.detail, seed=i) for i, g in enumerate(used)]
+    sels = [sel_mod.choose(t) for t in tables]
+    supports = {g.support for g in used}
+    if len(used) > 1 and len(supports) == 1 and "categorical" not in supports and all(s.chosen for s in sels):
+        common = set.intersection(*(set(s.acceptable) for s in sels))
+        if common:
+            joint = sel_mod.combine([{k: v for k, v in t.items() if k in common} for t in tables])
+            whole = sel_mod.choose(joint)
+            whole.ranked = sorted(sel_mod.combine(tables).values(), key=lambda s: -s.score)
+            return [(_adopt(s, whole.chosen), g.values) for s, g in zip(sels, used)], (whole, used[0].values)
+    return [(s, g.values) for s, g in zip(sels, used)], None
+
+
+def _adopt(sel, family):
+    """A feature's selection with the jointly chosen family (which it found acceptable)."""
+    sel.chosen = family
+    return sel
+
+
+def _loss(family: str, mode) -> str:
+    if family == "gaussian" and mode == "fixed":
+        return "mse"
+    return LOSS.get(family) or f"negative log-likelihood ({PRETTY.get(family, family.replace('_', ' '))})"
+
+
+def _comparable(family: str, g: _Group) -> tuple[bool, str]:
+    domain = sel_mod.DOMAIN.get(family, "real")
+    ok_on = COMPARABLE_ON.get(domain)
+    lattice_unit = domain == "levels" and g.support in ("unit_interval", "bounded") and g.detail.get("step")
+    if ok_on is None or g.support in ok_on or lattice_unit:
+        return True, ""
+    return False, (f"{family!r} is a probability mass on {DOMAIN_WORDS[domain]} but the data is "
+                   f"{g.support.replace('_', ' ')}, so its log-likelihood is not normalised here "
+                   "and does not compare with other families")
+
+
+def _choice(g: _Group, sel, values, forced, mode, preprocessing) -> FeatureChoice:
+    from autolik.likelihoods import likelihood_class
+
+    if g.support in LEFT_OUT:
+        return FeatureChoice(g.name, g.columns, g.support, None, used=False, confidence=1.0,
+                             rationale=f"{g.support} feature: reported and left out of the model.")
+    fam = forced or (sel.chosen if sel and sel.chosen else (sel_mod.candidates(g.support, g.detail) or ["gaussian"])[0])
+    f = g.feature
+    spread = float(np.sqrt(f.variance)) if np.isfinite(f.variance) else 1.0
+    t, opts = sel_mod.model_transform(g.support, g.detail, fam, float(f.mean), spread, float(f.min), float(f.max),
+                                      preprocessing)
+    cls = likelihood_class(fam)
+    opts = {k: v for k, v in opts.items() if k in getattr(cls, "option_defaults", {})}
+    if cls.nuisance:
+        opts["mode"] = mode or "feature"
+    comparable, caveat = _comparable(fam, g)
+    if forced:
+        why = f"likelihood={fam} forced by the user" + (f"; {caveat}" if caveat else "") + "."
+    else:
+        why = sel_mod.rationale(g.support, values, sel) if sel else f"{g.support} data: default family {fam}."
+    fc = FeatureChoice(g.name, g.columns, g.support, fam, opts, t, {p: cls.activation(p) for p in cls.params},
+                       _loss(fam, opts.get("mode")), why, 1.0 if forced or not sel else sel.confidence,
+                       sel.alternatives() if sel else [])
+    fc._caveat = caveat  # read by _whole; not serialised
+    return fc
+
+
+def _preprocessing_lines(used: list[FeatureChoice]) -> list[str]:
+    seen = list(dict.fromkeys(c.transform.description for c in used))
+    if len(seen) > MAX_PREPROCESSING_LINES:
+        return seen[:3] + [f"... and {len(seen) - 3} more per-feature maps"]
+    return seen
+
+
+def _names(names: list[str], shown: int = 4) -> str:
+    more = f", ... {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _whole(profile, choices: list[FeatureChoice], whole_sel, forced) -> Recommendation:
+    from autolik.likelihoods import likelihood_class
+
+    used = [c for c in choices if c.used]
+    notes = list(profile.notes) + [f"{c.name!r} ({c.support}) left out of the model" for c in choices
+                                   if not c.used and c.support != "constant"]
+    n_const = sum(1 for c in choices if c.support == "constant")
+    if n_const:
+        notes.append(f"{n_const} constant feature(s) left out of the model")
+    caveats = {}
+    for c in used:
+        if getattr(c, "_caveat", ""):
+            caveats.setdefault(c._caveat, []).append(c.name)
+    caveats = [f"{cav} ({_names(names)})" for cav, names in caveats.items()]
+    if not used:
+        return Recommendation("none", {}, "", [], "no usable features: all are constant, identifiers or date/time.",
+                              0.0, [], choices, profile.n_features, profile.image_shape, notes)
+    fams = list(dict.fromkeys(c.likelihood for c in used))
+    if len(fams) == 1:
+        fam = fams[0]
+        activation, loss = used[0].activation, used[0].loss
+        alts = whole_sel[0].alternatives() if whole_sel else (used[0].alternatives if len(used) == 1 else [])
+        if forced:
+            why = used[0].rationale
+        elif whole_sel:
+            why = sel_mod.rationale(used[0].support, whole_sel[1], whole_sel[0])[:-1] + f", across {len(used)} features."
+        else:
+            why = used[0].rationale if len(used) == 1 else f"all {len(used)} features agree on {fam}."
+    else:
+        fam, alts = "mixed", []
+        activation = {f"{c.likelihood}.{p}": a for c in used for p, a in c.activation.items()}
+        loss = "sum of per-feature terms: " + ", ".join(dict.fromkeys(c.loss for c in used))
+        counts = {f: sum(1 for c in used if c.likelihood == f) for f in fams}
+        why = "features differ in support or shape: " + ", ".join(f"{n} {f}" for f, n in counts.items()) + "."
+    conf = round(float(np.mean([c.confidence for c in used])), 3)
+    return Recommendation(fam, activation, loss, _preprocessing_lines(used), why, conf, alts, choices,
+                          profile.n_features, profile.image_shape, notes, not caveats, "; ".join(caveats))
+
+
+def build_recommendation(profile, forced=None, mode=None, preprocessing=None) -> Recommendation:
+    """The recommendation for a profile whose supports are assigned (see :func:`recommend`)."""
+    groups = _groups(profile)
+    used = [g for g in groups if g.support not in LEFT_OUT]
+    sels, whole_sel = _select(profile, used)
+    by_id = {id(g): s for g, s in zip(used, sels)}
+    choices = []
+    for g in groups:
+        sel, values = by_id.get(id(g), (None, g.values))
+        choices.append(_choice(g, sel, values, forced, mode, preprocessing))
+    return _whole(profile, choices, whole_sel, forced)

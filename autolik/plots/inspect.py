@@ -1,0 +1,104 @@
+"""``autolik inspect --plot``: per-feature histograms with the chosen density or pmf overlaid.
+
+All features up to 16 panels; beyond that an evenly spaced, labelled sample of 16 (and, for
+pooled image-like data, a first panel with every value pooled). matplotlib is imported lazily
+with the Agg backend, so the analysis path never needs a display.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from autolik.errors import UsageError
+
+MAX_PANELS = 16
+MAX_LEVELS = 300
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("--plot needs matplotlib; install it with: pip install 'autolik[plot]'") from None
+    return plt
+
+
+def _panels(prof, rec) -> list[tuple[str, np.ndarray, object]]:
+    """(title, values, FeatureChoice or None) per panel."""
+    by_col = {c: f for f in rec.features for c in f.columns}
+    n = prof.n_features
+    cols = list(range(n)) if n <= MAX_PANELS else np.linspace(0, n - 1, MAX_PANELS).round().astype(int).tolist()
+    sample = prof.sample if prof.sample is not None else np.empty((0, n))
+    out = []
+    pooled = [c for c in rec.used if c.transform and prof.features[c.columns[0]].support_detail.get("pooled")]
+    if pooled and n > MAX_PANELS:
+        out.append((f"all {n} features pooled", sample.ravel(), pooled[0]))
+        cols = cols[: MAX_PANELS - 1]
+    for j in cols:
+        c = by_col.get(j)
+        onehot = c is not None and len(c.columns) > 1
+        f = prof.features[j]
+        fam = c.likelihood if c is not None and c.used else "left out"
+        out.append((f"{f.name}: {f.support}\n{fam}", sample[:, j], None if onehot else c))
+    return out
+
+
+def _overlay(ax, x: np.ndarray, c) -> None:
+    """Fit the chosen family to x in model space and draw it in data units."""
+    from autolik.analysis.fits import FITTERS
+    from autolik.analysis.select import DISCRETE_DOMAINS, DOMAIN
+
+    t, fam = c.transform, c.likelihood
+    n = c.options.get("total_count", c.options.get("n_levels", 2) - 1)
+    if DOMAIN.get(fam) in DISCRETE_DOMAINS:
+        y = np.round((x - t.shift) * t.scale)
+        levels = np.arange(y.min(), min(y.max(), y.min() + MAX_LEVELS) + 1)
+        _, ll = FITTERS[fam](y, levels, n=n)
+        freq = np.array([np.mean(y == v) for v in levels])
+        xs = levels / t.scale + t.shift
+        ax.bar(xs, freq, width=0.8 / t.scale, color="0.75", label="data")
+        ax.plot(xs, np.exp(ll), "o", ms=3, color="C3", label=fam)
+        return
+    u = np.random.default_rng(0).random(x.size)
+    y = (x + t.step * u - t.shift) * t.scale
+    grid = np.linspace(y.min(), y.max(), 200)
+    _, ll = FITTERS[fam](y, grid, n=n)
+    ax.hist(x, bins=min(60, max(10, int(np.sqrt(x.size)))), density=True, color="0.75", label="data")
+    ax.plot(grid / t.scale + t.shift, np.exp(ll) * abs(t.scale), color="C3", label=fam)
+
+
+def plot_inspect(prof, rec, path) -> None:
+    """Write the figure to ``path`` (PNG). Overlay failures leave the plain histogram."""
+    plt = _pyplot()
+    panels = _panels(prof, rec)
+    ncols = min(4, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
+    for ax, (title, vals, choice) in zip(axes.ravel(), panels):
+        x = np.asarray(vals, dtype=np.float64)
+        x = x[np.isfinite(x)]
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+        if x.size == 0:
+            ax.text(0.5, 0.5, "no finite values", ha="center", transform=ax.transAxes, fontsize=8)
+            continue
+        drawn = False
+        if choice is not None and choice.used and x.size >= 4 and np.ptp(x) > 0:
+            try:
+                with np.errstate(all="ignore"):
+                    _overlay(ax, x, choice)
+                drawn = True
+            except (ValueError, KeyError, FloatingPointError, IndexError):
+                ax.cla()
+                ax.set_title(title, fontsize=8)
+        if not drawn:
+            ax.hist(x, bins=min(60, max(5, int(np.sqrt(x.size)))), color="0.75")
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    total = f" ({len(panels)} panels of {prof.n_features} features)" if prof.n_features > MAX_PANELS else ""
+    fig.suptitle(f"{prof.source}: {rec.likelihood}{total}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

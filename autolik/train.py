@@ -164,7 +164,8 @@ class _Loop:
             raise DataError("x_train has no rows; training needs at least one sample")
         xv = as_data_tensor(x_val, n_cols, "x_val") if x_val is not None else self.x[:0]
         gen_val = torch.Generator().manual_seed(config.seed + 1)
-        self.y_val = pre.forward(xv, dequantize=True, generator=gen_val).to(self.device)
+        self.dtype = next(model.parameters()).dtype  # float32 normally; float64 models train too
+        self.y_val = pre.forward(xv, dequantize=True, generator=gen_val).to(self.device, self.dtype)
         self.gen = torch.Generator().manual_seed(config.seed)
         self.bs = max(1, int(config.batch_size))
         self.n_batches = math.ceil(len(self.x) / self.bs)
@@ -180,7 +181,8 @@ class _Loop:
         return 1.0 if warm <= 0 else min(1.0, (self.step + 1) / warm)
 
     def batch(self, idx: torch.Tensor, check: bool) -> torch.Tensor:
-        y = self.pre.forward(self.x[idx], dequantize=True, generator=self.gen).to(self.device, non_blocking=True)
+        y = self.pre.forward(self.x[idx], dequantize=True, generator=self.gen)
+        y = y.to(self.device, self.dtype, non_blocking=True)
         loss = self.model.loss(y, beta=self.beta()).loss
         if check and not bool(torch.isfinite(loss)):
             raise _NonFinite

@@ -1,0 +1,171 @@
+"""The training loop: learning, reproducibility, early stopping, NaN guard, warm-up, missing data, devices."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import autolik.train as train_mod
+from autolik.errors import DataError, UsageError
+from autolik.likelihoods import get_likelihood
+from autolik.model import VAE
+from autolik.train import History, TrainConfig, resolve_device, train
+from autolik.transforms import FeatureTransform, Preprocessor
+
+
+def low_rank(n=600, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 2))
+    return z @ rng.normal(size=(2, d)) + 0.1 * rng.normal(size=(n, d))
+
+
+def new_model(d=8, seed=0, **kw):
+    torch.manual_seed(seed)
+    return VAE(get_likelihood("gaussian", d), **kw)
+
+
+def cfg(**kw):
+    base = dict(epochs=3, batch_size=64, quiet=True, patience=0)
+    return TrainConfig(**{**base, **kw})
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def record_validation(monkeypatch, scripted=None):
+    """Wrap validation_loss: snapshot the weights it sees (per epoch); optionally return scripted losses."""
+    seen, real = [], train_mod.validation_loss
+
+    def fake(model, y, bs, seed):
+        seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        out = real(model, y, bs, seed)
+        return scripted[len(seen) - 1] if scripted is not None else out
+
+    monkeypatch.setattr(train_mod, "validation_loss", fake)
+    return seen
+
+
+def test_loss_decreases_on_a_small_problem():
+    x = low_rank()
+    h = train(new_model(), Preprocessor.identity(8), x[:500], x[500:], cfg(epochs=12, lr=3e-3))
+    assert isinstance(h, History) and h.epochs_run == 12 and len(h.val_loss) == 12
+    assert h.val_loss[-1] < h.val_loss[0] - 1.0 and h.train_loss[-1] < h.train_loss[0]
+    assert h.samples_per_second > 0 and h.train_seconds > 0 and h.stopped_reason == "completed 12 epochs"
+    assert set(h.to_dict()) >= {"train_loss", "val_loss", "best_epoch", "epochs_run", "stopped_reason"}
+    assert History.from_dict(h.to_dict()) == h
+
+
+def test_same_seed_same_numbers_different_seed_different():
+    x = low_rank()
+    runs = []
+    for seed in (3, 3, 4):
+        m = new_model(seed=seed)
+        h = train(m, Preprocessor.identity(8), x[:500], x[500:], cfg(seed=seed))
+        runs.append((h.train_loss, h.val_loss, m.state_dict()))
+    assert runs[0][:2] == runs[1][:2] and states_equal(runs[0][2], runs[1][2])
+    assert runs[0][0] != runs[2][0]
+
+
+def test_early_stopping_restores_the_best_weights(monkeypatch):
+    seen = record_validation(monkeypatch, scripted=[5.0, 3.0, 4.0, 4.5, 6.0, 1.0])
+    m = new_model()
+    x = low_rank()
+    h = train(m, Preprocessor.identity(8), x[:500], x[500:], cfg(epochs=6, patience=2))
+    assert h.epochs_run == 4 and h.best_epoch == 2 and "early stopping" in h.stopped_reason
+    assert states_equal(m.state_dict(), seen[1]) and not states_equal(m.state_dict(), seen[3])
+
+
+def test_nan_guard_keeps_the_last_good_epoch(monkeypatch):
+    seen = record_validation(monkeypatch)
+    m = new_model()
+    x = low_rank(n=256)
+    n_batches = 4  # 256 / 64
+    real_loss, calls = m.loss, {"n": 0}
+
+    def flaky(y, beta=1.0):
+        calls["n"] += 1
+        t = real_loss(y, beta)
+        if calls["n"] > 2 * (n_batches + 1) + 1:  # one validation call per epoch; batch 2 of epoch 3 goes bad
+            t.loss = t.loss * float("nan")
+        return t
+
+    monkeypatch.setattr(m, "loss", flaky)
+    h = train(m, Preprocessor.identity(8), x, x[:32], cfg(epochs=6))
+    assert h.stopped_reason == "non-finite loss at epoch 3: kept the weights of epoch 2"
+    assert len(h.train_loss) == 2 and h.best_epoch == 2
+    assert states_equal(m.state_dict(), seen[1])
+    assert all(torch.isfinite(v).all() for v in m.state_dict().values())
+
+
+def test_non_finite_first_batch_is_a_data_error():
+    x = low_rank(n=128)
+    x[:, 0] = 1e30  # squared error overflows float32
+    with pytest.raises(DataError, match="first batch.*'gaussian'"):
+        train(new_model(), Preprocessor.identity(8), x, x[:16], cfg())
+
+
+def test_kl_warmup_ramps_beta(monkeypatch):
+    m = new_model()
+    betas, real_loss = [], m.loss
+    monkeypatch.setattr(m, "loss", lambda y, beta=1.0: (betas.append(beta), real_loss(y, beta))[1])
+    x = low_rank(n=256)
+    train(m, Preprocessor.identity(8), x, x[:0], cfg(epochs=3, kl_warmup_epochs=2))
+    train_betas = betas[:12]  # no validation rows: every call is a training batch
+    assert train_betas[0] == pytest.approx(1 / 8) and train_betas[7] == 1.0 and train_betas[-1] == 1.0
+    assert all(a < b for a, b in zip(train_betas[:8], train_betas[1:8]))
+
+
+def test_missing_values_train_without_nan():
+    rng = np.random.default_rng(1)
+    x = low_rank()
+    x[rng.random(x.shape) < 0.25] = np.nan
+    m = new_model(missing=True)
+    h = train(m, Preprocessor.identity(8), x[:500], x[500:], cfg(epochs=4))
+    assert all(np.isfinite(h.train_loss)) and all(np.isfinite(h.val_loss)) and h.stopped_reason.startswith("completed")
+
+
+def test_lattice_data_is_dequantised_per_batch():
+    """Integer data under a Gaussian: with dequantisation noise the loss stays finite and training learns."""
+    rng = np.random.default_rng(0)
+    x = rng.poisson(20.0, size=(400, 8)).astype(np.float64)
+    pre = Preprocessor([FeatureTransform(shift=20.0, scale=0.2, step=1.0) for _ in range(8)])
+    h = train(new_model(), pre, x[:300], x[300:], cfg(epochs=5, lr=3e-3))
+    assert all(np.isfinite(h.val_loss)) and h.val_loss[-1] < h.val_loss[0]
+
+
+def test_time_budget_stops_training():
+    x = low_rank()
+    h = train(new_model(), Preprocessor.identity(8), x[:500], x[500:], cfg(epochs=1000, max_seconds=0.3))
+    assert h.epochs_run < 1000 and h.stopped_reason.startswith("time limit")
+
+
+def test_progress_goes_to_stderr_unless_quiet(capsys):
+    x = low_rank(n=200)
+    train(new_model(), Preprocessor.identity(8), x, x[:50], cfg(epochs=2, quiet=False))
+    out, err = capsys.readouterr()
+    assert out == "" and "epoch 2/2" in err and "val" in err
+    train(new_model(), Preprocessor.identity(8), x, x[:50], cfg(epochs=2, quiet=True))
+    assert capsys.readouterr() == ("", "")
+
+
+def test_bad_inputs_are_clear_errors():
+    x = low_rank(n=100)
+    with pytest.raises(DataError, match=r"shape \(n_samples, 8\)"):
+        train(new_model(), Preprocessor.identity(8), x[:, :5], x[:10], cfg())
+    bad = x.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(DataError, match="infinite"):
+        train(new_model(), Preprocessor.identity(8), bad, x[:10], cfg())
+    with pytest.raises(UsageError, match="preprocessor has 5"):
+        train(new_model(), Preprocessor.identity(5), x, x[:10], cfg())
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UsageError, match="device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="no CUDA GPU"):
+            resolve_device("cuda")

@@ -1,0 +1,103 @@
+"""Quick fits against scipy/torch references, and family selection on data drawn from each family."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from autolik.analysis import fits
+from autolik.analysis.select import DOMAIN, candidates, choose, model_transform, score_families
+from autolik.likelihoods import available_likelihoods
+
+RNG = np.random.default_rng(7)
+
+
+def test_reference_densities_match_scipy_and_torch():
+    x = np.linspace(-5, 5, 41)
+    assert np.allclose(fits.t_logpdf(x, 3.3, 0.4, 1.7), stats.t.logpdf(x, 3.3, 0.4, 1.7))
+    k = np.arange(0, 60.0)
+    assert np.allclose(fits.nb_logpmf(k, 2.5, 7.0), stats.nbinom.logpmf(k, 2.5, 2.5 / 9.5))
+    u = np.linspace(0.01, 0.99, 25)
+    for lam in (0.02, 0.3, 0.4999, 0.5, 0.5001, 0.93):
+        ref = torch.distributions.ContinuousBernoulli(probs=torch.tensor(lam, dtype=torch.float64))
+        assert np.allclose(fits.cb_logpdf(u, lam), ref.log_prob(torch.from_numpy(u)).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("mu,s,n", [(3.0, 1.5, 10), (128.0, 20.0, 255), (-4.0, 2.0, 5)])
+def test_discretized_logistic_pmf_sums_to_one(mu, s, n):
+    k = np.arange(n + 1.0)
+    lp = fits.dlogistic_logpmf(k, mu, s, n)
+    assert np.isfinite(lp).all()
+    assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_every_registered_family_has_a_fitter_and_domain():
+    for name in available_likelihoods():
+        assert name in fits.FITTERS and name in DOMAIN and name in fits.N_PARAMS
+
+
+def _pick(values, support, detail):
+    return choose(score_families(values, support, detail)).chosen
+
+
+DRAWS = [  # (sampler(rng), support, detail, accepted)
+    (lambda r: r.normal(3, 2, 3000), "real", {}, {"gaussian"}),
+    (lambda r: r.standard_t(1.5, 3000), "real", {}, {"student_t"}),
+    (lambda r: r.laplace(1, 2, 3000), "real", {}, {"laplace", "student_t"}),
+    (lambda r: r.lognormal(1, 0.7, 3000), "positive", {}, {"lognormal"}),
+    (lambda r: r.gamma(2.0, 3.0, 3000), "positive", {}, {"gamma"}),
+    (lambda r: r.exponential(4.0, 3000), "positive", {}, {"exponential", "gamma"}),
+    (lambda r: r.beta(0.6, 2.0, 3000), "unit_interval", {}, {"beta"}),
+    (lambda r: r.poisson(4.0, 3000), "count", {"low": 0}, {"poisson"}),
+    (lambda r: r.negative_binomial(1.0, 0.1, 3000), "count", {"low": 0}, {"negative_binomial"}),
+    (lambda r: r.poisson(6.0, 3000) * (r.random(3000) > 0.3), "count", {"low": 0}, {"zero_inflated_poisson"}),
+    (lambda r: r.negative_binomial(3, 3 / 11, 3000) * (r.random(3000) > 0.35), "count", {"low": 0},
+     {"zero_inflated_negative_binomial"}),
+    (lambda r: r.binomial(12, 0.35, 3000), "bounded_integer", {"low": 0, "high": 12}, {"binomial"}),
+    (lambda r: stats.betabinom.rvs(12, 0.7, 0.7, size=3000, random_state=r), "bounded_integer",
+     {"low": 0, "high": 12}, {"beta_binomial"}),
+]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("i", range(len(DRAWS)))
+def test_selection_recovers_the_generating_family(i, seed):
+    sampler, support, detail, accepted = DRAWS[i]
+    x = sampler(np.random.default_rng(seed)).astype(np.float64)
+    assert _pick(x, support, detail) in accepted
+
+
+def test_continuous_bernoulli_data_gets_continuous_bernoulli_or_beta():
+    x = torch.distributions.ContinuousBernoulli(probs=torch.tensor(0.2)).sample((3000,)).double().numpy()
+    assert _pick(x, "unit_interval", {}) in {"continuous_bernoulli", "beta"}
+
+
+def test_scores_are_in_data_units_and_scale_free():
+    x = RNG.normal(0, 1, 2000)
+    a = score_families(x, "real", {})["gaussian"].score
+    b = score_families(x * 1e9, "real", {})["gaussian"].score
+    assert b == pytest.approx(a - np.log(1e9), abs=1e-6)
+
+
+def test_dequantised_density_and_pmf_compare_on_integers():
+    x = RNG.poisson(40, 3000).astype(float)  # large mean: a Gaussian is a fair approximation
+    pois = score_families(x, "count", {"low": 0}, ["poisson"])["poisson"].score
+    gauss = score_families(x, "real", {"step": 1.0}, ["gaussian"])["gaussian"].score
+    assert abs(pois - gauss) < 0.05  # same units (nats per integer value), nearly the same fit
+
+
+def test_model_transform_keeps_dequantised_pixels_inside_unit_interval():
+    t, opts = model_transform("bounded_integer", {"low": 0, "high": 255, "step": 1}, "beta", 0, 1, 0, 255)
+    assert (t.shift, t.scale, t.step) == (0.0, 1 / 256, 1.0)
+    t, opts = model_transform("bounded_integer", {"low": 1, "high": 6, "step": 1}, "binomial", 3, 1, 1, 6)
+    assert (t.shift, t.scale, opts) == (1.0, 1.0, {"total_count": 5})
+    t, _ = model_transform("binary", {"values": [-1, 1]}, "bernoulli", 0, 1, -1, 1)
+    assert t.description == "{-1,+1} -> {0,1}" and (t.shift, t.scale) == (-1, 0.5)
+    t, _ = model_transform("unit_interval", {"low": 0.0, "high": 1.0, "step": 1 / 255}, "beta", 0.5, 0.3, 0, 1)
+    assert (1 + t.step - t.shift) * t.scale <= 1.0
+
+
+def test_wide_integer_ranges_drop_categorical():
+    assert "categorical" not in candidates("bounded_integer", {"low": 0, "high": 255})
+    assert "categorical" in candidates("bounded_integer", {"low": 1, "high": 6})

@@ -1,0 +1,116 @@
+"""Support classes: every trap of issue 2 item 4, through the public ``autolik.inspect``."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import autolik
+from autolik.analysis.support import SUPPORTS, assign_supports
+
+RNG = np.random.default_rng(20240601)
+N = 1500
+
+
+def supports(X, **kw):
+    prof = autolik.inspect(X, **kw)
+    return [f.support for f in prof.features], prof
+
+
+@pytest.mark.parametrize("codes", [(0, 1), (-1, 1), (0, 255), (2.5, 7.0)])
+def test_two_values_in_any_coding_are_binary(codes):
+    X = np.where(RNG.random((N, 3)) < 0.3, codes[0], codes[1]).astype(float)
+    sup, prof = supports(X)
+    assert sup == ["binary"] * 3
+    assert prof.features[0].support_detail["values"] == list(codes)
+
+
+def test_boolean_array_is_binary():
+    sup, _ = supports(RNG.random((N, 4)) < 0.6)
+    assert sup == ["binary"] * 4
+
+
+def test_counts_stored_as_float_are_counts():
+    X = RNG.negative_binomial(2, 0.2, (N, 2)).astype(np.float64)
+    sup, _ = supports(X)
+    assert sup == ["count", "count"]
+
+
+def test_rounded_gaussian_is_real_not_count():
+    sup, prof = supports(np.round(RNG.normal(3, 1, (N, 2)), 2))
+    assert sup == ["real", "real"]
+    assert prof.features[0].support_detail.get("step") == pytest.approx(0.01)
+
+
+def test_gaussian_far_from_zero_is_real():
+    sup, _ = supports(RNG.normal(10, 4, (N, 3)) + 40)  # all positive, yet the bound at 0 is irrelevant
+    assert sup == ["real"] * 3
+
+
+@pytest.mark.parametrize("scale", [1e9, 1e-9])
+def test_extreme_scales(scale):
+    sup, _ = supports(np.column_stack([RNG.normal(0, 1, N), RNG.lognormal(0, 0.8, N)]) * scale)
+    assert sup == ["real", "positive"]
+
+
+def test_bounded_integers_vs_counts():
+    X = np.column_stack([RNG.integers(1, 7, N), RNG.integers(1, 11, N), RNG.binomial(16, 0.5, N),
+                         RNG.poisson(1.4, N), RNG.poisson(7, N)])
+    sup, prof = supports(X)
+    assert sup == ["bounded_integer"] * 3 + ["count"] * 2
+    assert prof.features[0].support_detail == {"low": 1, "high": 6, "step": 1}
+
+
+def test_unit_interval_and_bounded():
+    X = np.column_stack([RNG.beta(0.7, 1.8, N), 100 * RNG.beta(0.5, 0.5, N), np.clip(RNG.normal(5, 4, N), 0, 8)])
+    sup, prof = supports(X)
+    assert sup == ["unit_interval", "bounded", "bounded"]
+    assert (prof.features[2].support_detail["low"], prof.features[2].support_detail["high"]) == (0, 8)
+
+
+def test_image_batch_pools_pixels_including_constant_border():
+    img = RNG.integers(0, 256, (300, 8, 8)).astype(np.uint8)
+    img[:, 0, :] = 0  # constant border row
+    sup, prof = supports(img)
+    assert set(sup) == {"bounded_integer"}
+    assert prof.features[0].support_detail["high"] == 255 and prof.homogeneous
+
+
+def test_wide_scaled_pixels_pool_to_unit_interval():
+    X = (RNG.integers(0, 256, (400, 40)) * (RNG.random((400, 40)) < 0.3)).astype(np.float32) / 255
+    X[:, :3] = 0
+    sup, prof = supports(X)
+    assert set(sup) == {"unit_interval"}
+    assert prof.features[0].support_detail["step"] == pytest.approx(1 / 255, rel=1e-3)
+
+
+def test_onehot_block_string_identifier_constant(tmp_path):
+    k = RNG.integers(0, 3, N)
+    df = pd.DataFrame({"id": np.arange(N), "a": np.eye(3)[k][:, 0], "b": np.eye(3)[k][:, 1], "c": np.eye(3)[k][:, 2],
+                       "eye": RNG.choice(["brown", "blue", "green"], N), "flag": RNG.choice(["yes", "no"], N),
+                       "key": [f"k{i:05d}" for i in RNG.permutation(N)], "zero": np.zeros(N)})
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    sup, prof = supports(str(path))
+    names = [f.name for f in prof.features]
+    got = dict(zip(names, sup))
+    assert got == {"id": "identifier", "a": "categorical", "b": "categorical", "c": "categorical",
+                   "eye": "categorical", "flag": "binary", "key": "identifier", "zero": "constant"}
+    assert prof.constant_features == [names.index("zero")]
+
+
+def test_missing_values_do_not_change_the_support():
+    X = RNG.normal(0, 2, (N, 2))
+    X[RNG.random(X.shape) < 0.3] = np.nan
+    sup, prof = supports(X)
+    assert sup == ["real", "real"]
+    assert prof.features[0].missing_fraction == pytest.approx(0.3, abs=0.04)
+
+
+def test_every_assigned_support_is_in_the_vocabulary():
+    X = np.column_stack([RNG.normal(size=N), np.full(N, np.nan), RNG.poisson(2, N), np.full(N, 3.0)])
+    sup, prof = supports(X)
+    assert set(sup) <= set(SUPPORTS)
+    assert sup[1] == "constant" and sup[3] == "constant"
+    assign_supports(prof)  # idempotent
+    assert [f.support for f in prof.features] == sup

@@ -143,7 +143,8 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
     """The candidates to train, deduplicated, each with its Recommendation.
 
     Args:
-        X: array-like, DataFrame or path (as for :func:`autolik.recommend`).
+        X: array-like, DataFrame, path or Profile (as for :func:`autolik.recommend`); pass a Profile
+            to avoid profiling the data once per candidate.
         candidates: ``"auto"`` (pick, top alternatives, naive defaults), ``"all"`` (pick, every
             registered likelihood the data allows, naive defaults) or a list / comma-separated string
             of ``pick``, ``naive-bce``, ``naive-mse``, ``name`` or ``name:mode``.
@@ -156,7 +157,8 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
     from autolik.analysis.recommend import recommend
     from autolik.likelihoods import available_likelihoods
 
-    pick = pick if pick is not None else recommend(X, key=key)
+    kw = {"key": key} if key is not None else {}
+    pick = pick if pick is not None else recommend(X, **kw)
     spec = _parse_candidates(candidates)
     if spec == "auto":
         alts = [a.get("likelihood") for a in (pick.alternatives or []) if a.get("likelihood") != pick.likelihood]
@@ -169,7 +171,7 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
     out, seen, notes = [], {}, []
     for label, role, kwargs in spec:
         try:
-            rec = pick if role == "pick" else recommend(X, key=key, **kwargs)
+            rec = pick if role == "pick" else recommend(X, **kw, **kwargs)
         except AutolikError as e:
             notes.append(f"skipped {label}: {e}")
             continue
@@ -189,11 +191,17 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
 # --------------------------------------------------------------------------- data helpers
 
 
-def _load_rows(X, key: str | None = None):
-    """(2-D float array (n, n_columns), original shape, feature names, image_shape) of X."""
-    from autolik.io import load
+def _load(X, key: str | None = None):
+    """(Dataset, Profile) of X, loaded and profiled once for every candidate."""
+    from autolik.analysis.profile import inspect
+    from autolik.outputs import load_dataset
 
-    ds = load(X, key=key)
+    ds = load_dataset(X, key)
+    return ds, inspect(ds)
+
+
+def _rows_of(ds) -> tuple[np.ndarray, tuple, list[str], tuple | None]:
+    """(2-D array (n, n_columns), original shape, feature names, image_shape) of a Dataset."""
     return ds.data, tuple(ds.shape), list(ds.names), getattr(ds, "image_shape", None)
 
 
@@ -233,7 +241,7 @@ def _fit_kwargs(fit_options: dict) -> dict:
 
     accepted = set(_inspect.signature(fit).parameters)
     reserved = {"likelihood", "mode", "preprocessing", "recommendation", "select", "epochs", "max_seconds",
-                "seed", "k", "quiet", "key"}
+                "seed", "k", "quiet", "key", "profile"}
     bad = sorted(set(fit_options) - accepted)
     if bad:
         raise UsageError(f"unknown fit option(s) {bad}; fit accepts {sorted(accepted - reserved)}")
@@ -319,17 +327,19 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
 
         check_out_dir(out, force)
     opts = _fit_kwargs(fit_options)
-    cands, pick, notes = build_candidates(X, candidates, key=key)
+    _parse_candidates(candidates)  # a bad name fails before any data is read
+    ds, prof = _load(X, key)
+    cands, pick, notes = build_candidates(prof, candidates)
     per = budget_seconds / len(cands) if budget_seconds is not None else None
     n_epochs = epochs if epochs is not None else (10_000 if per is not None else DEFAULT_EPOCHS)
-    data, shape, names, image_shape = _load_rows(X, key)
+    data, shape, names, image_shape = _rows_of(ds)
     pick_sig = _signature(pick)
     rows, fitted_models, test_rows = [], {}, None
     for cand in cands:
         is_pick = _signature(cand.recommendation) == pick_sig
         try:
-            fitted = fit(X, recommendation=cand.recommendation, epochs=n_epochs, max_seconds=per, seed=seed,
-                         k=k, quiet=quiet, **({"key": key} if key is not None else {}), **opts)
+            fitted = fit(ds, recommendation=cand.recommendation, profile=prof, epochs=n_epochs, max_seconds=per,
+                         seed=seed, k=k, quiet=quiet, **opts)
         except AutolikError as e:
             notes.append(f"{cand.label} failed: {e}")
             rows.append(_row(cand, None, None, is_pick, error=str(e)))
@@ -364,15 +374,21 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
 
 def _sample_rows(X, sample_rows: int, seed: int, key: str | None):
     """X itself when it has at most ``sample_rows`` rows, else a seeded row sample in X's original shape."""
-    data, shape, names, _ = _load_rows(X, key)
-    n = int(shape[0])
+    from autolik.outputs import load_dataset
+
+    if hasattr(X, "iloc"):  # a DataFrame: keep its columns (string levels, names)
+        n = len(X)
+        data = shape = None
+    else:
+        ds = load_dataset(X, key)
+        data, shape = ds.data, tuple(ds.shape)
+        n = int(shape[0])
     if n <= sample_rows:
         return X
     idx = np.sort(np.random.default_rng(seed).choice(n, size=sample_rows, replace=False))
-    rows = np.asarray(data[idx])
-    if hasattr(X, "iloc"):  # a DataFrame: keep its columns (string levels, names)
+    if data is None:
         return X.iloc[idx]
-    return rows.reshape((sample_rows,) + shape[1:]) if len(shape) > 2 else rows
+    return np.asarray(data[idx]).reshape((sample_rows,) + shape[1:])
 
 
 def select_empirical(X, budget_seconds: float = 60, sample_rows: int = 2000, seed: int = 0, key: str | None = None,

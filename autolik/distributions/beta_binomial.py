@@ -11,6 +11,9 @@ from torch.distributions import Beta, Binomial, Distribution, constraints
 from torch.distributions.utils import broadcast_all
 
 
+_FLOAT64_ABOVE = 1000  # total_count above which log_prob is computed in float64
+
+
 def _log_beta(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
 
@@ -19,8 +22,9 @@ class BetaBinomial(Distribution):
     """Number of successes in ``total_count`` trials with success probability p ~ Beta(a, b).
 
     ``log P(x) = log C(n, x) + log B(x + a, n - x + b) - log B(a, b)`` on {0, ..., n}.
-    The lgamma terms are combined in float64 (then cast back), because for large counts
-    (n ~ 1e6) their float32 cancellation error reaches whole nats.
+    When total_count exceeds 1000 the lgamma terms are combined in float64 (then cast back):
+    for n ~ 1e6 their float32 cancellation error reaches whole nats, while for n <= 1000
+    (e.g. 8-bit pixels) it stays below ~1e-3 nats and float32 is about 1.5x faster.
 
     Args:
         concentration1: a > 0 (pseudo-count of successes), tensor.
@@ -60,8 +64,9 @@ class BetaBinomial(Distribution):
         """Log probability mass of ``value`` (integers in [0, total_count]), shape batch_shape."""
         if self._validate_args:
             self._validate_sample(value)
-        a, b, n, x = (t.double() for t in broadcast_all(
-            self.concentration1, self.concentration0, self.total_count, value))
+        a, b, n, x = broadcast_all(self.concentration1, self.concentration0, self.total_count, value)
+        if n.numel() and float(n.detach().max()) > _FLOAT64_ABOVE:
+            a, b, n, x = a.double(), b.double(), n.double(), x.double()
         log_choose = torch.lgamma(n + 1) - torch.lgamma(x + 1) - torch.lgamma(n - x + 1)
         lp = log_choose + _log_beta(x + a, n - x + b) - _log_beta(a, b)
         return lp.to(torch.promote_types(self.concentration1.dtype, value.dtype))

@@ -15,7 +15,8 @@ from torch.distributions import Categorical, Distribution, MixtureSameFamily, co
 from torch.distributions.utils import broadcast_all
 
 _MOMENT_LOOP_MAX = 4096  # longest sum over the support used for the moments
-_TAIL = 25.0  # logistic tail terms beyond _TAIL scales from loc are below e^-25
+_TAIL = {torch.float64: 25.0}  # tail terms beyond this many scales from loc are < e^-tail
+_TAIL_DEFAULT = 17.0  # float32 / half: e^-17 ~ 4e-8, below their resolution
 
 
 def _log1mexp(d: torch.Tensor) -> torch.Tensor:
@@ -79,14 +80,16 @@ class DiscretizedLogistic(Distribution):
         ``E[X - c] = sum_{c<=k<n} P(X > k) - sum_{0<=k<c} P(X <= k)`` and
         ``E[(X - c)^2] = sum_k |2(k - c) + 1| P(X > k or X <= k, same split)``: every term is a
         small positive tail probability (no float32 cancellation), and terms more than
-        ``_TAIL * scale`` from loc are below e^-25, so only a window around c is summed.
+        25 scales (17 in float32) from loc are below e^-25 (e^-17), so only a window around c is
+        summed.
         If that window exceeds 4096 values (huge scales), the mean is the midpoint-rule integral
         of the survival function, accurate to O(1/scale), and the variance the logistic's.
         """
         loc, scale, n = self.loc, self.scale, self.total_count
         if loc.numel() == 0:
             return loc.clone(), loc.clone()
-        half, n_max = math.ceil(_TAIL * float(scale.detach().max())) + 1, int(n.detach().max())
+        tail = _TAIL.get(loc.dtype, _TAIL_DEFAULT)
+        half, n_max = math.ceil(tail * float(scale.detach().max())) + 1, int(n.detach().max())
         if min(2 * half + 1, n_max) > _MOMENT_LOOP_MAX:
             mean = scale * (F.softplus(loc / scale) - F.softplus((loc - n) / scale))
             return mean, math.pi**2 / 3 * scale**2
@@ -102,7 +105,7 @@ class DiscretizedLogistic(Distribution):
 
     @property
     def mean(self) -> torch.Tensor:
-        """Mean, exact up to tails below e^-25 (see :meth:`_moments`), shape batch_shape."""
+        """Mean, exact up to tails below e^-25 (e^-17 in float32; see :meth:`_moments`), shape batch_shape."""
         return self._moments()[0]
 
     @property

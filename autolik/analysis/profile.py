@@ -6,9 +6,13 @@ recommender and the CLI read; ``profile()`` fills them from mergeable partial st
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from autolik.analysis.stats import CAP, PartialStats, grid_step
 
 
 @dataclass
@@ -45,6 +49,7 @@ class FeatureProfile:
     support: str = "real"
     support_detail: dict = field(default_factory=dict)  # e.g. {"low": 0, "high": 255}
     notes: list[str] = field(default_factory=list)
+    monotonic: str | None = None  # "increasing" / "decreasing" (strictly, no missing) or None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,8 +71,221 @@ class Profile:
     homogeneous: bool = True
     notes: list[str] = field(default_factory=list)
     sample: np.ndarray | None = field(default=None, repr=False)  # (m, n_features) float64 rows
+    dtype: str = ""  # dtype of the (n_samples, n_features) view ("float64" for tables)
+    grid_step: float | None = None  # lattice step shared by all numeric features (e.g. 1/255)
+    sample_index: np.ndarray | None = field(default=None, repr=False)  # sorted rows behind `sample`
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("sample", "features")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("sample", "sample_index", "features")}
         d["features"] = [f.to_dict() for f in self.features]
         return d
+
+
+CHUNK_BYTES = 64 << 20
+MAX_DISTINCT_VALUES = 64
+
+
+def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, seed: int = 0,
+            workers: int | None = None) -> Profile:
+    """Profile a dataset in one streaming pass over row chunks (~64 MB each).
+
+    Args:
+        dataset: a :class:`autolik.io.Dataset`, or anything :func:`autolik.io.load` accepts.
+        chunk_rows: rows per chunk (default: ~64 MB of the data's dtype).
+        sample_rows: size m of the seeded row sample kept in ``Profile.sample``.
+        seed: seed of the row sample.
+        workers: threads summarising chunks in parallel (default: up to 2); results merge in
+            chunk order, so they do not depend on this.
+
+    Returns:
+        A :class:`Profile` with every statistic filled in except ``support``/``support_detail``
+        (see :func:`inspect`, which adds them).
+    """
+    from autolik.io import Dataset, load, release_rows
+
+    ds = dataset if isinstance(dataset, Dataset) else load(dataset)
+    x = ds.data
+    n, d = x.shape
+    rows = int(chunk_rows or max(1, CHUNK_BYTES // max(1, d * x.dtype.itemsize)))
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, int(sample_rows)), replace=False))
+    sample = np.empty((len(idx), d), np.float64)
+    acc = PartialStats(d, CAP)
+
+    def summarise(r0: int, hint: PartialStats) -> PartialStats:
+        chunk = x[r0:r0 + rows]
+        part = PartialStats.of(chunk, CAP, hint=hint)
+        lo, hi = np.searchsorted(idx, [r0, r0 + len(chunk)])
+        sample[lo:hi] = chunk[idx[lo:hi] - r0]
+        release_rows(x, r0, r0 + len(chunk))
+        return part
+
+    starts = list(range(0, n, rows))
+    n_workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(starts)))
+    if n_workers == 1:
+        for r0 in starts:
+            acc._absorb(summarise(r0, acc))
+    else:
+        with ThreadPoolExecutor(n_workers) as pool:
+            pending = []
+            for r0 in starts:
+                pending.append(pool.submit(summarise, r0, acc.hints()))
+                if len(pending) > n_workers:
+                    acc._absorb(pending.pop(0).result())
+            for job in pending:
+                acc._absorb(job.result())
+    prof = _assemble(ds, acc)
+    prof.sample, prof.sample_index = sample, idx
+    prof.onehot_blocks = _onehot_blocks(x, prof.features, rows)
+    if prof.onehot_blocks:
+        prof.notes.append("one-hot blocks (exactly one 1 per row): "
+                          + "; ".join(f"{ds.names[b[0]]}..{ds.names[b[-1]]}" for b in prof.onehot_blocks))
+    return prof
+
+
+def inspect(X, key: str | None = None, **options) -> Profile:
+    """Load ``X`` (array, DataFrame, path or Dataset), profile it and assign each feature's support.
+
+    Args:
+        X: array-like of shape (n_samples, ...), a DataFrame, a file path, a Dataset or a Profile.
+        key: array name inside an ``.npz`` file.
+        **options: passed to :func:`profile` (``chunk_rows``, ``sample_rows``, ``seed``, ``workers``).
+    """
+    if isinstance(X, Profile):
+        return X
+    from autolik.io import load
+
+    prof = profile(load(X, key=key), **options)
+    from autolik.analysis.support import assign_supports
+
+    assign_supports(prof)
+    return prof
+
+
+def _assemble(ds, st: PartialStats) -> Profile:
+    """Turn merged statistics into FeatureProfiles and whole-array fields."""
+    n, d = ds.data.shape
+    var, skew, kurt, steps = st.variance, st.skewness, st.kurtosis, st.grid_steps()
+    n_distinct = st.n_distinct
+    feats = []
+    for j in range(d):
+        f = FeatureProfile(name=ds.names[j], dtype=ds.dtypes[j], count=int(st.count[j]),
+                           n_missing=int(st.n_nan[j]), missing_fraction=float(st.n_nan[j] / n),
+                           n_posinf=int(st.n_posinf[j]), n_neginf=int(st.n_neginf[j]))
+        if st.count[j]:
+            f.min, f.max, f.mean = float(st.min[j]), float(st.max[j]), float(st.mean[j])
+            f.variance, f.skewness, f.kurtosis = float(var[j]), float(skew[j]), float(kurt[j])
+            f.zero_fraction = float(st.n_zero[j] / st.count[j])
+            f.is_integer = bool(st.integer[j])
+        f.n_distinct, f.distinct_over_cap = int(n_distinct[j]), st.distinct[j] is None
+        if not f.distinct_over_cap and f.n_distinct <= MAX_DISTINCT_VALUES:
+            f.distinct_values = [float(v) for v in st.distinct[j]]
+        f.grid_step = steps[j]
+        if f.is_integer and f.min >= 0 and f.mean > 0:
+            f.dispersion_index = float(f.variance / f.mean)
+        f.monotonic = ("increasing" if st.increasing[j] else "decreasing" if st.decreasing[j] else None) \
+            if st.count[j] == n and n > 1 else None
+        f.is_string, f.is_datetime = j in ds.levels, j in ds.datetime_columns
+        if f.is_string:
+            codes = np.asarray(ds.data[:, j], np.float64)
+            counts = np.bincount(codes[np.isfinite(codes)].astype(np.int64), minlength=len(ds.levels[j]))
+            f.levels = {lvl: int(c) for lvl, c in zip(ds.levels[j], counts)}
+        _feature_notes(f)
+        feats.append(f)
+    prof = Profile(source=ds.source, shape=tuple(ds.shape), n_samples=n, n_features=d, features=feats,
+                   is_image=ds.image_shape is not None, image_shape=ds.image_shape, dtype=ds.data.dtype.name)
+    prof.constant_features = [j for j, f in enumerate(feats) if f.count == 0 or (f.n_distinct == 1 and not f.n_posinf
+                                                                                and not f.n_neginf)]
+    prof.grid_step = _pooled_step([f for f in feats if f.count and not f.is_string and not f.is_datetime])
+    kinds = {(f.is_string, f.is_datetime, f.is_integer) for f in feats if f.count}
+    prof.homogeneous = prof.is_image or len(kinds) <= 1
+    prof.notes = list(ds.notes) + _array_notes(prof, ds)
+    return prof
+
+
+def _feature_notes(f: FeatureProfile) -> None:
+    if f.count == 0:
+        f.notes.append("every value is missing")
+    elif f.n_missing:
+        f.notes.append(f"{f.missing_fraction:.1%} missing")
+    if f.n_posinf or f.n_neginf:
+        f.notes.append(f"{f.n_posinf} +inf and {f.n_neginf} -inf values (left out of the statistics)")
+    if f.count and f.n_distinct == 1:
+        f.notes.append(f"constant (every value is {f.min:g})")
+
+
+def _pooled_step(feats: list[FeatureProfile]) -> float | None:
+    """The lattice step every numeric feature sits on (gcd of their steps), if any."""
+    steps = [f.grid_step for f in feats if f.grid_step]
+    if not steps or any(f.grid_step is None and f.n_distinct > 1 for f in feats):
+        return None
+    if all(float(s).is_integer() for s in steps):
+        return float(np.gcd.reduce(np.array(steps, dtype=np.int64)))
+    lo = min(min(f.min for f in feats), 0.0)
+    pts = np.unique(np.concatenate([[lo], lo + np.array(steps)]))
+    return grid_step(pts, eps=float(np.finfo(np.float32).eps))
+
+
+def _array_notes(prof: Profile, ds) -> list[str]:
+    notes = []
+    names = [f.name for f in prof.features]
+
+    def listed(cols: list[int]) -> str:
+        shown = ", ".join(names[j] for j in cols[:8])
+        return shown + (f", ... ({len(cols)} in all)" if len(cols) > 8 else "")
+
+    empty = [j for j, f in enumerate(prof.features) if f.count == 0]
+    if empty:
+        notes.append(f"all values missing in {listed(empty)}")
+    inf = [j for j, f in enumerate(prof.features) if f.n_posinf or f.n_neginf]
+    if inf:
+        notes.append(f"+-inf values in {listed(inf)} (not counted in min/max/moments)")
+    const = [j for j in prof.constant_features if prof.features[j].count]
+    if const:
+        notes.append(f"constant features: {listed(const)}")
+    if ds.datetime_columns:
+        notes.append(f"date/time columns (reported, left out of the model): {listed(sorted(ds.datetime_columns))}")
+    if prof.is_image:
+        eight_bit = prof.dtype == "uint8" or (prof.grid_step == 1.0 and all(
+            0 <= f.min and f.max <= 255 for f in prof.features if f.count))
+        on_grid = prof.grid_step is not None and abs(prof.grid_step * 255 - round(prof.grid_step * 255)) < 1e-3 \
+            and prof.grid_step < 1
+        if eight_bit:
+            notes.append(f"image batch {prof.image_shape} with 8-bit values 0..255")
+        elif on_grid:
+            notes.append(f"image batch {prof.image_shape} with values on a 1/255 grid (8-bit pixels scaled)")
+        else:
+            notes.append(f"image batch {prof.image_shape}")
+    return notes
+
+
+def _onehot_blocks(x: np.ndarray, feats: list[FeatureProfile], rows: int) -> list[list[int]]:
+    """Maximal runs of >= 2 adjacent 0/1 columns with exactly one 1 per row.
+
+    Candidates come from the statistics (complete 0/1 columns whose counts of ones add up to
+    the number of rows); each is verified with a second look at only those columns.
+    """
+    n = x.shape[0]
+    binary = [f.count == n and f.distinct_values == [0.0, 1.0] for f in feats]
+    ones = np.array([round(f.mean * f.count) if b else 0 for f, b in zip(feats, binary)], np.int64)
+    blocks, j = [], 0
+    while j < len(feats):
+        if not binary[j]:
+            j += 1
+            continue
+        total, e = 0, j
+        while e < len(feats) and binary[e] and total < n:
+            total += ones[e]
+            e += 1
+        if total == n and e - j >= 2 and _rows_sum_to_one(x, j, e, rows):
+            blocks.append(list(range(j, e)))
+            j = e
+        else:
+            j += 1
+    return blocks
+
+
+def _rows_sum_to_one(x: np.ndarray, start: int, stop: int, rows: int) -> bool:
+    for r in range(0, x.shape[0], rows):
+        if not np.all(np.asarray(x[r:r + rows, start:stop], np.float64).sum(1) == 1):
+            return False
+    return True

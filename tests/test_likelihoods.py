@@ -271,6 +271,8 @@ def test_continuous_bernoulli_near_one_half():
     raw = torch.tensor([[-2e-3, -1e-4, 0.0, 1e-4]]).repeat(3, 1).requires_grad_(True)
     x = torch.tensor([[0.0], [0.5], [1.0]]).expand(3, 4)
     _grads_finite(head, raw, x)
+    # d/d(logit) log p = x - lambda + d log C / d(logit), and d log C / d(logit) = 0 at lambda = 1/2
+    torch.testing.assert_close(raw.grad, (x - 0.5).clone(), atol=1e-3, rtol=0)
     # at lambda = 1/2 the density is uniform: log p = 0 everywhere; close to it, the Taylor branch agrees
     lp = head.distribution(raw.detach()).log_prob(x.clamp(1e-6, 1 - 1e-6))
     assert lp[:, 2].abs().max() < 1e-6

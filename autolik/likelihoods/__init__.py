@@ -37,8 +37,13 @@ _FAMILY_MODULES = (
 for _m in _FAMILY_MODULES:
     __import__(f"autolik.likelihoods.{_m}")
 
+from autolik.likelihoods.composite import CompositeLikelihood, build_likelihood, likelihood_from_config  # noqa: E402
+
 __all__ = [
     "ACTIVATIONS",
+    "CompositeLikelihood",
+    "build_likelihood",
+    "likelihood_from_config",
     "Likelihood",
     "LikelihoodHead",
     "activation_for_constraint",

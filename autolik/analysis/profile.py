@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from autolik.analysis.stats import CAP, PartialStats, grid_step
+from autolik.analysis.stats import CAP, PartialStats
 
 
 @dataclass
@@ -218,11 +218,14 @@ def _pooled_step(feats: list[FeatureProfile]) -> float | None:
     steps = [f.grid_step for f in feats if f.grid_step]
     if not steps or any(f.grid_step is None and f.n_distinct > 1 for f in feats):
         return None
-    if all(float(s).is_integer() for s in steps):
+    if all(float(s).is_integer() and s < 2.0 ** 62 for s in steps):
         return float(np.gcd.reduce(np.array(steps, dtype=np.int64)))
-    lo = min(min(f.min for f in feats), 0.0)
-    pts = np.unique(np.concatenate([[lo], lo + np.array(steps)]))
-    return grid_step(pts, eps=float(np.finfo(np.float32).eps))
+    arr = np.array(steps, dtype=np.float64)
+    base = arr.min()
+    ratio = arr / base
+    if np.max(np.abs(ratio - np.rint(ratio))) > 1e-4:
+        return None
+    return float(np.median(arr[np.rint(ratio) == 1]))
 
 
 def _array_notes(prof: Profile, ds) -> list[str]:

@@ -217,8 +217,12 @@ def grid_step(values, integer: bool = False, eps: float = np.finfo(np.float64).e
     v = np.asarray(values, dtype=np.float64)
     if v.size < 2:
         return None
-    d = np.diff(v)
-    if integer and v[-1] - v[0] < 2.0 ** 62:
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = np.diff(v)
+        span = v[-1] - v[0]
+    if not np.isfinite(span):
+        return None
+    if integer and span < 2.0 ** 62:
         return float(np.gcd.reduce(d.astype(np.int64)))
     scale = max(abs(v[0]), abs(v[-1]))
     tol = 16 * eps * scale + np.finfo(np.float64).tiny
@@ -429,7 +433,7 @@ def _chunk_distinct(x: np.ndarray, st: PartialStats, hint: PartialStats) -> None
         elif _covers(known, st, j):
             st.distinct[j] = known
             st.n_distinct_seen[j] = len(known)
-        elif (st.integer[j] and st.count[j] == len(x) and st.max[j] - st.min[j] < INT_SPAN):
+        elif st.integer[j] and st.count[j] == len(x) and -INT_SPAN < st.min[j] <= st.max[j] < st.min[j] + INT_SPAN:
             counted.append(j)
         else:
             sorted_.append(j)

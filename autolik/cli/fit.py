@@ -229,11 +229,12 @@ def evaluate_command(model, file, key, k, as_json):
 @cli.command("demo")
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--k", "k", type=int, default=100, show_default=True, help="IWAE importance samples.")
 @click.option("--out", default=None, help="Also save the model to this directory.")
 @click.option("--force", is_flag=True, help="Replace an existing --out model directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages on stderr.")
-def demo_command(epochs, seed, out, force, as_json, quiet):
+def demo_command(epochs, seed, k, out, force, as_json, quiet):
     """Inspect, then fit, scikit-learn's bundled digits (1797 images of 8x8, integers 0..16)."""
     import numpy as np
     from sklearn.datasets import load_digits
@@ -251,5 +252,5 @@ def demo_command(epochs, seed, out, force, as_json, quiet):
     say = (lambda m: _say(m, quiet)) if as_json else click.echo
     say(f"scikit-learn digits: {images.shape[0]} images of 8x8, integers 0..16")
     say(describe_recommendation(rec))
-    fitted = fit(images, recommendation=rec, profile=profile, epochs=epochs, seed=seed, quiet=quiet)
+    fitted = fit(images, recommendation=rec, profile=profile, epochs=epochs, seed=seed, k=k, quiet=quiet)
     _report(fitted, out, as_json, quiet)

@@ -37,7 +37,7 @@ def test_counts_stored_as_float_are_counts():
 
 
 def test_rounded_gaussian_is_real_not_count():
-    sup, prof = supports(np.round(RNG.normal(3, 1, (N, 2)), 2))
+    sup, prof = supports(np.round(RNG.normal(0, 3, (N, 2)), 2))
     assert sup == ["real", "real"]
     assert prof.features[0].support_detail.get("step") == pytest.approx(0.01)
 

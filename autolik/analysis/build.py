@@ -80,7 +80,8 @@ def _select(profile, used: list[_Group]):
     if not used:
         return [], None
     if all(g.detail.get("pooled") for g in used) and profile.sample is not None:
-        vals = profile.sample[:, [c for g in used for c in g.columns]]
+        vals = profile.sample[:, [c for g in used for c in g.columns]].ravel()
+        vals = np.random.default_rng(0).permutation(vals[np.isfinite(vals)])[: sel_mod.MAX_POOLED]
         whole = sel_mod.choose(sel_mod.score_families(vals, used[0].support, used[0].detail, cap=sel_mod.MAX_POOLED))
         return [(whole, vals) for _ in used], (whole, vals)
     tables = [sel_mod.score_families(g.values, g.support, g.detail, seed=i) for i, g in enumerate(used)]
@@ -119,7 +120,17 @@ def _comparable(family: str, g: _Group) -> tuple[bool, str]:
                    "and does not compare with other families")
 
 
-def _choice(g: _Group, sel, values, forced, mode, preprocessing) -> FeatureChoice:
+def _why(g: _Group, sel, values, cache: dict) -> str:
+    """The selection's rationale, computed once per selection (pooled data shares one)."""
+    if sel is None:
+        return f"{g.support} data: no sample to fit, default family."
+    key = (id(sel), sel.chosen, id(values) if sel.chosen else None)
+    if key not in cache:
+        cache[key] = sel_mod.rationale(g.support, values, sel)
+    return cache[key]
+
+
+def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict) -> FeatureChoice:
     from autolik.likelihoods import likelihood_class
 
     if g.support in LEFT_OUT:
@@ -138,7 +149,7 @@ def _choice(g: _Group, sel, values, forced, mode, preprocessing) -> FeatureChoic
     if forced:
         why = f"likelihood={fam} forced by the user" + (f"; {caveat}" if caveat else "") + "."
     else:
-        why = sel_mod.rationale(g.support, values, sel) if sel else f"{g.support} data: default family {fam}."
+        why = _why(g, sel, values, cache)
     fc = FeatureChoice(g.name, g.columns, g.support, fam, opts, t, {p: cls.activation(p) for p in cls.params},
                        _loss(fam, opts.get("mode")), why, 1.0 if forced or not sel else sel.confidence,
                        sel.alternatives() if sel else [])
@@ -203,8 +214,8 @@ def build_recommendation(profile, forced=None, mode=None, preprocessing=None) ->
     used = [g for g in groups if g.support not in LEFT_OUT]
     sels, whole_sel = _select(profile, used)
     by_id = {id(g): s for g, s in zip(used, sels)}
-    choices = []
+    choices, cache = [], {}
     for g in groups:
         sel, values = by_id.get(id(g), (None, g.values))
-        choices.append(_choice(g, sel, values, forced, mode, preprocessing))
+        choices.append(_choice(g, sel, values, forced, mode, preprocessing, cache))
     return _whole(profile, choices, whole_sel, forced)

@@ -40,6 +40,9 @@ MIN_ID_ROWS = 20  # an identifier needs at least this many rows to be recognised
 ID_LEVEL_FRACTION = 0.95  # string column with this fraction of distinct values: row keys
 EDGE_MASS = 0.005  # point mass at an end of the range that makes it a bound (0.5 %)
 BOUND_TOP_RATIO = 0.5  # frequency at the max vs. one step below it, for a bound
+MIN_TOP_COUNT = 5  # values on the max needed to call it a bound
+MAX_BOUND_SKEW = 0.5  # right skew above this is a count's tail ...
+BIG_TOP = 0.05  # ... unless this much mass sits on the max
 UNDERDISPERSED = 0.8  # dispersion index below this: a bounded (binomial-like) integer
 MAX_BOUNDED_RANGE = 255  # widest integer range still called "small"
 HUGE_INTEGER = 1e4  # integers this large and mostly distinct are a continuous measurement
@@ -82,18 +85,29 @@ def _view(f, values) -> _View:
 def _frac_at(v: _View, x: float) -> float:
     if v.values.size == 0:
         return 0.0
-    return float(np.mean(np.isclose(v.values, x, rtol=0, atol=1e-9 * max(1.0, abs(x)))))
+    tol = 1e-7 * max(abs(x), v.max - v.min)  # relative: float32 values, any scale (1e-9 or 1e9)
+    return float(np.mean(np.abs(v.values - x) <= tol))
 
 
 def _is_8bit(v: _View) -> bool:
     return v.is_integer and v.min >= 0 and v.max <= 255 and (v.dtype == "uint8" or v.max == 255)
 
 
+def _skew(x: np.ndarray) -> float:
+    sd = x.std()
+    return float(np.mean((x - x.mean()) ** 3) / sd ** 3) if x.size > 2 and sd > 0 else 0.0
+
+
 def _has_top_bound(v: _View) -> bool:
-    """The max is a level the data keeps hitting (a bound), not a rare tail value (a count)."""
+    """The max is a level the data keeps hitting (a bound), not a rare tail value (a count).
+
+    A bound: at least ``MIN_TOP_COUNT`` values sit on the max, not much fewer than one step
+    below it, and the data is not a right-skewed tail (or the top mass is large).
+    """
     step = v.grid_step or 1.0
     top, below = _frac_at(v, v.max), _frac_at(v, v.max - step)
-    return top >= max(EDGE_MASS, 2.0 / max(v.values.size, 1)) and top >= BOUND_TOP_RATIO * below
+    enough = top * v.values.size >= MIN_TOP_COUNT and top >= EDGE_MASS
+    return enough and top >= BOUND_TOP_RATIO * below and (_skew(v.values) < MAX_BOUND_SKEW or top >= BIG_TOP)
 
 
 def _integer_support(v: _View) -> tuple[str, dict]:
@@ -154,6 +168,9 @@ def _is_identifier(f, col: np.ndarray) -> bool:
         return False
     if not f.distinct_over_cap and f.n_distinct < f.count:
         return False
+    mono = getattr(f, "monotonic", None)
+    if mono is not None:  # the streaming profile checked every row
+        return True
     col = _finite(col)
     if col.size < min(MIN_ID_ROWS, f.count):
         return False
@@ -212,7 +229,8 @@ def _pooled_view(profile, feats) -> _View:
     return _View(present[0].dtype if present else "float64", int(n),
                  min(f.min for f in present) if present else np.nan,
                  max(f.max for f in present) if present else np.nan,
-                 mean, float(np.sqrt(var)), all(f.is_integer for f in present), len(distinct),
+                 mean, float(np.sqrt(var)), all(f.is_integer for f in present),
+                 max([len(distinct)] + [f.n_distinct for f in present]),
                  over, min(steps) if steps else None, disp, _finite(values))
 
 

@@ -1,0 +1,99 @@
+"""``autolik inspect``: exit codes, one JSON object, grouped tables, --plot."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from autolik.cli import cli
+
+RNG = np.random.default_rng(3)
+REQUIRED = {"source", "shape", "n_samples", "n_features", "recommendation", "features", "notes"}
+REC_KEYS = {"likelihood", "activation", "loss", "preprocessing", "rationale", "confidence", "alternatives"}
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["inspect", *map(str, args)])
+
+
+@pytest.fixture
+def counts(tmp_path):
+    path = tmp_path / "counts.npy"
+    np.save(path, RNG.negative_binomial(0.8, 0.08, (800, 3)).astype(np.float64))
+    return path
+
+
+def test_json_is_exactly_one_object_with_the_contract_keys(counts):
+    r = run(counts, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)  # raises if anything else was printed
+    assert REQUIRED <= set(doc) and REC_KEYS <= set(doc["recommendation"])
+    assert doc["shape"] == [800, 3] and doc["n_features"] == 3
+    assert doc["recommendation"]["likelihood"] in {"negative_binomial", "zero_inflated_negative_binomial"}
+    f = doc["features"][0]
+    assert {"name", "support", "likelihood", "missing_fraction", "min", "max"} <= set(f)
+    assert f["name"] == "x0" and f["support"] == "count"
+
+
+def test_text_summary_puts_recommendation_first(counts):
+    r = run(counts)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "shape (800, 3)" in lines[0]
+    assert lines[2].startswith("recommendation: ")
+    assert any(line.strip().startswith("x2") for line in lines)
+
+
+def test_many_features_are_grouped(tmp_path):
+    img = (RNG.random((300, 12, 12)) < 0.2) * RNG.integers(0, 256, (300, 12, 12))
+    path = tmp_path / "img.npy"
+    np.save(path, img.astype(np.uint8))
+    r = run(path)
+    assert r.exit_code == 0, r.output
+    table = r.output.split("features:")[1].split("notes:")[0].strip().splitlines()
+    assert len(table) == 2 and "144" in table[1] and "bounded_integer" in table[1]
+
+
+def test_plot_writes_png_and_refuses_the_input(counts, tmp_path):
+    out = tmp_path / "fig.png"
+    r = run(counts, "--plot", out, "--json")
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(r.output)["plot"] == str(out)
+    png_input = tmp_path / "data.png"
+    png_input.write_bytes(b"x")
+    r = run(png_input, "--plot", png_input)
+    assert r.exit_code == 2 and "input file" in r.output
+
+
+@pytest.mark.parametrize("args,code", [(["--sample-rows", "3"], 2), (["--plot", "x.jpg"], 2)])
+def test_bad_usage_exits_2(counts, args, code):
+    r = run(counts, *args)
+    assert r.exit_code == code and "Traceback" not in r.output
+
+
+def test_bad_data_exits_1_with_one_line(tmp_path):
+    r = run(tmp_path / "missing.npy")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1 and "missing.npy" in r.output
+    np.savez(tmp_path / "two.npz", a=np.zeros((5, 2)), b=np.ones((5, 2)))
+    r = run(tmp_path / "two.npz")
+    assert r.exit_code == 1 and "a" in r.output and "b" in r.output
+    r = run(tmp_path / "two.npz", "--key", "a", "--json")  # all constant: still a report
+    assert r.exit_code == 0 and json.loads(r.output)["recommendation"]["likelihood"] == "none"
+
+
+def test_csv_with_strings_and_missing(tmp_path):
+    n = 400
+    rows = ["h,eye,kids"] + [f"{170 + 9 * RNG.normal():.1f},{RNG.choice(['a', 'b', 'c'])},"
+                             f"{'' if i % 10 == 0 else RNG.poisson(1.5)}" for i in range(n)]
+    path = tmp_path / "s.csv"
+    path.write_text("\n".join(rows) + "\n")
+    doc = json.loads(run(path, "--json").output)
+    by = {f["name"]: f for f in doc["features"]}
+    assert by["eye"]["support"] == "categorical" and by["eye"]["likelihood"] == "categorical"
+    assert by["kids"]["missing_fraction"] == pytest.approx(0.1)
+    assert by["kids"]["likelihood"] in {"poisson", "negative_binomial"}
+    assert doc["recommendation"]["likelihood"] == "mixed"

@@ -120,9 +120,8 @@ class VAE(nn.Module):
     # -- the model -----------------------------------------------------------------------
     def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
         """What the encoder sees: x with NaN -> 0, and the NaN mask appended when ``missing``."""
-        nan = torch.isnan(x)
-        filled = torch.where(nan, torch.zeros((), dtype=x.dtype, device=x.device), x)
-        return torch.cat([filled, nan.to(x.dtype)], dim=1) if self.missing else filled
+        filled = torch.nan_to_num(x, nan=0.0)
+        return torch.cat([filled, torch.isnan(x).to(x.dtype)], dim=1) if self.missing else filled
 
     def encode(self, x: torch.Tensor) -> Normal:
         """q(z | x): a Normal with batch shape (batch, latent_dim). x: (batch, n_inputs), may hold NaN."""

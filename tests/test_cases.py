@@ -11,6 +11,7 @@ import pytest
 CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 
 
+@pytest.mark.slow  # 15 `autolik inspect` subprocesses (each imports torch): ~1-2 min on 2 busy cores
 @pytest.mark.skipif(not (CASES / "generate.py").exists(), reason="shared analyser cases not present")
 @pytest.mark.skipif(shutil.which("autolik") is None, reason="the autolik console script is not installed")
 def test_shared_cases_score_100_percent(tmp_path):

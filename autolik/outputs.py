@@ -67,6 +67,7 @@ class OutputSpec:
         low, high: per used column, the range to clip to (None: unbounded).
         fill: left-out column -> ``{"kind": "constant", "value": v}``, ``{"kind": "row_index"}`` or ``{"kind": "nan"}``.
         levels: column -> its string levels (codes index this list).
+        column_dtypes: per-column dtype of the source (``"int64"``, ``"string"``, ...), for CSV output.
     """
 
     n_columns: int
@@ -80,6 +81,7 @@ class OutputSpec:
     high: list[float | None] = field(default_factory=list)
     fill: dict[int, dict] = field(default_factory=dict)
     levels: dict[int, list[str]] = field(default_factory=dict)
+    column_dtypes: list[str] = field(default_factory=list)
 
     # -- construction and JSON ------------------------------------------------------------
     @classmethod
@@ -106,6 +108,7 @@ class OutputSpec:
             used_columns=used, step=[s for s, _ in lattice], origin=[o for _, o in lattice],
             low=[lo for lo, _ in ranges], high=[hi for _, hi in ranges], fill=fill,
             levels={int(c): list(v) for c, v in (getattr(dataset, "levels", None) or {}).items()},
+            column_dtypes=[str(t) for t in (getattr(dataset, "dtypes", None) or [])],
         )
 
     def to_dict(self) -> dict:
@@ -180,6 +183,10 @@ class OutputSpec:
 
         flat = np.asarray(out).reshape(len(out), -1)
         frame = pd.DataFrame(flat, columns=self.names[: flat.shape[1]])
+        for c, kind in enumerate(self.column_dtypes[: flat.shape[1]]):
+            is_int = kind.startswith(("int", "uint")) or kind == "bool"
+            if is_int and c not in self.levels and np.isfinite(flat[:, c].astype(float)).all():
+                frame[self.names[c]] = flat[:, c].astype(np.int64)
         for c, levels in self.levels.items():
             codes = flat[:, c].astype(np.float64)
             names = np.asarray(levels, dtype=object)

@@ -109,8 +109,9 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
     import torch
 
     from autolik.model import VAE
-    from autolik.train import TrainConfig, train
+    from autolik.train import TrainConfig, resolve_device, train
 
+    resolve_device(device)  # a bad --device fails before any profiling or training
     if int(k) < 1 or int(epochs) < 1 or int(batch_size) < 1 or not lr > 0:
         raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1 and lr > 0; got k={k}, epochs={epochs}, "
                          f"batch_size={batch_size}, lr={lr}")

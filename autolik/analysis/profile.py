@@ -248,12 +248,15 @@ def _array_notes(prof: Profile, ds) -> list[str]:
     if ds.datetime_columns:
         notes.append(f"date/time columns (reported, left out of the model): {listed(sorted(ds.datetime_columns))}")
     if prof.is_image:
-        eight_bit = prof.dtype == "uint8" or (prof.grid_step == 1.0 and all(
-            0 <= f.min and f.max <= 255 for f in prof.features if f.count))
+        seen = [f for f in prof.features if f.count]
+        lo = min((f.min for f in seen), default=0.0)
+        hi = max((f.max for f in seen), default=0.0)
+        integer = prof.dtype == "uint8" or (prof.grid_step == 1.0 and 0 <= lo and hi <= 255)
         on_grid = prof.grid_step is not None and abs(prof.grid_step * 255 - round(prof.grid_step * 255)) < 1e-3 \
             and prof.grid_step < 1
-        if eight_bit:
-            notes.append(f"image batch {prof.image_shape} with 8-bit values 0..255")
+        if integer:
+            kind = "8-bit values" if prof.dtype == "uint8" else "integer values"
+            notes.append(f"image batch {prof.image_shape} with {kind} {lo:g}..{hi:g}")
         elif on_grid:
             notes.append(f"image batch {prof.image_shape} with values on a 1/255 grid (8-bit pixels scaled)")
         else:

@@ -22,15 +22,6 @@ def digits_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def table_file(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "table.csv"
-    x = np.column_stack([rng.normal(5, 2, 120), rng.gamma(2.0, 1.0, 120), rng.normal(0, 1, 120)])
-    np.savetxt(path, x, delimiter=",", header="a,b,c", comments="")
-    return path
-
-
 def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
@@ -62,14 +53,6 @@ def test_json_is_one_object_with_the_fields(digits_file):
     binomial = next(r for r in doc["leaderboard"] if r["candidate"] == "binomial")
     assert binomial["comparable"] and binomial["bits_per_dim"] > 0  # integer data: bits/dim reported
     assert doc["best"] == "binomial"  # Bernoulli on 0..16 is not comparable and never wins
-
-
-def test_tabular_report_has_histograms(tmp_path, table_file):
-    out = tmp_path / "tab"
-    res = invoke("compare", table_file, "--candidates", "gaussian,naive-mse", "--out", out, *FAST)
-    assert res.exit_code == 0, res.output
-    assert (out / "reconstructions.png").stat().st_size > 1000
-    assert (out / "samples.png").stat().st_size > 1000
 
 
 def test_budget_and_epochs_together_is_a_usage_error(digits_file):

@@ -113,6 +113,8 @@ def feature_histograms(data: np.ndarray, overlays: list[tuple[str, np.ndarray]],
 def learning_curves(histories: list[tuple[str, object]], path) -> Path:
     """One panel per candidate: training and validation loss per epoch (model-space units of that candidate)."""
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     n = max(1, len(histories))
     ncol = min(3, n)
     nrow = -(-n // ncol)
@@ -129,6 +131,7 @@ def learning_curves(histories: list[tuple[str, object]], path) -> Path:
                 ax.plot(range(1, len(ys) + 1), ys, style, label=name.replace("_loss", ""))
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7)
     fig.suptitle("loss per epoch (each candidate in its own model-space units; compare the table, not these)",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -179,7 +180,7 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
             label = pick.likelihood
         sig = _signature(rec)
         if sig in seen:
-            notes.append(f"{label} is the same model as {seen[sig]}; trained once")
+            notes.append(f"{label} ({role}) is the same model as {seen[sig]}; trained once")
             continue
         seen[sig] = label
         out.append(Candidate(label, role, kwargs, rec))
@@ -340,9 +341,12 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
         try:
             fitted = fit(ds, recommendation=cand.recommendation, profile=prof, epochs=n_epochs, max_seconds=per,
                          seed=seed, k=k, quiet=quiet, **opts)
-        except AutolikError as e:
-            notes.append(f"{cand.label} failed: {e}")
-            rows.append(_row(cand, None, None, is_pick, error=str(e)))
+        except Exception as e:  # one failing candidate must not sink the comparison; say why in its row
+            if os.environ.get("AUTOLIK_DEBUG") and not isinstance(e, AutolikError):
+                raise
+            msg = str(e) if isinstance(e, AutolikError) else f"internal error ({type(e).__name__}: {e})"
+            notes.append(f"{cand.label} failed: {msg}")
+            rows.append(_row(cand, None, None, is_pick, error=msg))
             continue
         fitted_models[cand.label] = fitted
         idx = _test_indices(fitted, len(data))
@@ -435,14 +439,20 @@ def leaderboard_text(comp: Comparison) -> str:
             ("nll/dim", lambda r: _fmt(r["nll_iwae_nats_per_dim"])),
             ("-elbo/dim", lambda r: _fmt(r["neg_elbo_nats_per_dim"])), ("bits/dim", lambda r: _fmt(r["bits_per_dim"])),
             ("recon rmse", lambda r: _fmt(r["recon_error"])), ("train s", lambda r: _fmt(r["train_seconds"], 3)),
-            ("activation", lambda r: r["activation"]), ("loss", lambda r: r["loss"]),
-            ("preprocessing", lambda r: r["preprocessing"]), ("likelihood", lambda r: r["likelihood"])]
+            ("activation", lambda r: _cut(r["activation"], 40)), ("loss", lambda r: _cut(r["loss"], 40)),
+            ("preprocessing", lambda r: _cut(r["preprocessing"], 40)), ("likelihood", lambda r: _cut(r["likelihood"], 120))]
     table = [[h for h, _ in cols]] + [[f(r) for _, f in cols] for r in comp.leaderboard]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(cols))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
     foot = ["", "nll/dim: held-out IWAE negative log-likelihood per dimension, nats, in the data's units; "
             "* = the analyser's pick.", comp.verdict()]
     return "\n".join(lines + foot + [f"note: {n}" for n in comp.notes])
+
+
+def _cut(text: str, width: int) -> str:
+    """Shorten long cells of the text table (the JSON and report.md keep them whole)."""
+    text = str(text)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _fmt(v, digits: int = 4) -> str:

@@ -394,3 +394,16 @@ def test_likelihood_head_for_a_users_decoder():
     assert loss.shape == (B,) and torch.isfinite(loss).all()
     loss.mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in head.parameters())
+
+
+@pytest.mark.parametrize("name", available_likelihoods())
+def test_output_activations_name_real_modules(name):
+    """What the recommendation shows a user (sigmoid for Bernoulli, softmax for categorical) maps to torch modules."""
+    from autolik.likelihoods import ACTIVATIONS, likelihood_class
+
+    acts = likelihood_class(name).output_activations()
+    assert acts and set(acts.values()) <= set(ACTIVATIONS)
+    if name in ("bernoulli", "binomial", "continuous_bernoulli"):
+        assert "sigmoid" in acts.values()
+    if name == "categorical":
+        assert acts == {"probs": "softmax"}

@@ -77,7 +77,7 @@ def test_options_transforms_and_activations():
     rec = recommend(np.where(rng.random((N, 2)) < .5, -1.0, 1.0))
     f = rec.features[0]
     assert (rec.likelihood, f.transform.description, rec.loss) == ("bernoulli", "{-1,+1} -> {0,1}", "binary cross-entropy")
-    assert f.activation == {"logits": "identity"}
+    assert f.activation == {"probs": "sigmoid"}  # sigmoid + BCE (computed as BCE-with-logits)
     rec = recommend(rng.normal(5, 2, (N, 2)))
     assert rec.features[0].options == {"mode": "feature"} and rec.features[0].transform.scale == pytest.approx(.5, rel=.1)
 
@@ -106,7 +106,7 @@ def test_image_recommendation_and_torch_hand_off():
     x = rec.prepare(img.reshape(300, -1)[:8])
     assert set(torch.unique(x).tolist()) <= {0.0, 1.0}
     acts = rec.activation_modules()
-    assert isinstance(acts["logits"], torch.nn.Module)
+    assert isinstance(acts["probs"], torch.nn.Sigmoid)
     loss = rec.loss_fn()
     raw = torch.zeros(8, loss.likelihood.n_raw)
     assert torch.allclose(loss(raw, x), torch.full((8,), 36 * np.log(2.0), dtype=torch.float32), atol=1e-4)

@@ -150,7 +150,7 @@ def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict) ->
         why = f"likelihood={fam} forced by the user" + (f"; {caveat}" if caveat else "") + "."
     else:
         why = _why(g, sel, values, cache)
-    fc = FeatureChoice(g.name, g.columns, g.support, fam, opts, t, {p: cls.activation(p) for p in cls.params},
+    fc = FeatureChoice(g.name, g.columns, g.support, fam, opts, t, cls.output_activations(),
                        _loss(fam, opts.get("mode")), why, 1.0 if forced or not sel else sel.confidence,
                        sel.alternatives() if sel else [])
     fc._caveat = caveat  # read by _whole; not serialised

@@ -129,16 +129,18 @@ class Recommendation:
         return self.preprocessor().forward(torch.from_numpy(X), dequantize=dequantize)
 
     def activation_modules(self) -> dict:
-        """Torch activation module per decoded parameter, for a user's own decoder.
+        """Torch activation module per distribution parameter, for a user's own decoder.
 
-        One family: ``{param: nn.Module}`` (e.g. ``{"logits": Identity()}``; the distribution
-        applies the sigmoid). Mixed data: ``{family: {param: nn.Module}}``.
+        One family: ``{param: nn.Module}``, e.g. ``{"probs": Sigmoid()}`` for Bernoulli or
+        ``{"loc": Identity(), "scale": Softplus()}`` for a Gaussian. Use them to turn raw outputs
+        into parameters (e.g. a reconstruction's mean); :meth:`loss_fn` takes the RAW outputs and
+        applies them itself (as logits where that is more stable: BCE-with-logits).
+        Mixed data: ``{family: {param: nn.Module}}``.
         """
         from autolik.likelihoods import activation_module, likelihood_class
 
         def one(fam):
-            cls = likelihood_class(fam)
-            return {p: activation_module(cls.activation(p)) for p in cls.params}
+            return {p: activation_module(a) for p, a in likelihood_class(fam).output_activations().items()}
 
         fams = sorted({f.likelihood for f in self.used})
         return one(fams[0]) if len(fams) == 1 else {fam: one(fam) for fam in fams}

@@ -28,7 +28,7 @@ class _Group(click.Group):
             raise click.UsageError(str(e), ctx=ctx) from None
         except AutolikError as e:
             raise click.ClickException(str(e)) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, BrokenPipeError):
             raise
         except MemoryError:
             raise click.ClickException("out of memory; try a smaller --batch-size or a sample of the data") from None
@@ -73,7 +73,12 @@ def to_jsonable(o):
 
 
 def main() -> None:  # console-script entry point
-    cli(prog_name="autolik")
+    try:
+        cli(prog_name="autolik")
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
 
 
 # Subcommands register themselves on `cli` when imported.

@@ -126,6 +126,10 @@ class Likelihood(nn.Module):
     default_mode: ClassVar[str] = "feature"
     support: ClassVar[constraints.Constraint] = constraints.real
     paper: ClassVar[str] = ""
+    # Raw parameters whose activation is applied inside the loss for stability (logits):
+    # raw name -> (name of the constrained parameter, its activation). Bernoulli's
+    # {"logits": ("probs", "sigmoid")} is "sigmoid + BCE", computed as BCE-with-logits.
+    fused: ClassVar[dict[str, tuple[str, str]]] = {}
     option_defaults: ClassVar[dict] = {}
 
     def __init__(self, n_features: int, mode: str | dict | None = None, **options):
@@ -179,6 +183,20 @@ class Likelihood(nn.Module):
     def activation(cls, param: str) -> str:
         """Activation name for ``param``: a declared override, else derived from its constraint."""
         return cls.activations.get(param) or activation_for_constraint(cls.params[param])
+
+    @classmethod
+    def output_activations(cls, params=None) -> dict[str, str]:
+        """What a user's decoder output means: constrained parameter -> activation.
+
+        Parameters the loss takes as logits are shown as the parameter the activation makes
+        (``{"probs": "sigmoid"}`` for Bernoulli), since that is the assumption being made;
+        the loss applies it internally (BCE-with-logits, softmax cross-entropy).
+        """
+        out = {}
+        for p in (params if params is not None else cls.params):
+            name, act = cls.fused.get(p, (p, cls.activation(p)))
+            out[name] = act
+        return out
 
     def _raw_init(self, param: str, value: float) -> float:
         act = self.activation(param)

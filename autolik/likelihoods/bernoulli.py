@@ -16,6 +16,7 @@ class BernoulliLikelihood(Likelihood):
     """
 
     name = "bernoulli"
+    fused = {"logits": ("probs", "sigmoid")}
     discrete = True
     params = {"logits": constraints.real}
     support = constraints.boolean

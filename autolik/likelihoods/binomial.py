@@ -16,6 +16,7 @@ class BinomialLikelihood(Likelihood):
     """
 
     name = "binomial"
+    fused = {"logits": ("probs", "sigmoid")}
     discrete = True
     params = {"logits": constraints.real}
     support = constraints.nonnegative_integer

@@ -25,6 +25,7 @@ class CategoricalLikelihood(Likelihood):
     """
 
     name = "categorical"
+    fused = {"logits": ("probs", "softmax")}
     discrete = True
     params = {"logits": constraints.real}
     activations = {"logits": "identity"}

@@ -18,6 +18,7 @@ class ContinuousBernoulliLikelihood(Likelihood):
     """
 
     name = "continuous_bernoulli"
+    fused = {"logits": ("lambda", "sigmoid")}
     discrete = False
     params = {"logits": constraints.real}
     support = constraints.unit_interval

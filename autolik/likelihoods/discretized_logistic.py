@@ -26,6 +26,7 @@ class DiscretizedLogisticLikelihood(Likelihood):
     """
 
     name = "discretized_logistic"
+    fused = {"mixture_logits": ("mixture_weights", "softmax")}
     discrete = True
     params = _ONE  # n_components > 1: the instance uses _MIX
     activations = {"mixture_logits": "identity"}

@@ -19,6 +19,7 @@ class ZeroInflatedNegativeBinomialLikelihood(Likelihood):
     """
 
     name = "zero_inflated_negative_binomial"
+    fused = {"gate_logits": ("gate", "sigmoid")}
     discrete = True
     params = {"mean": constraints.positive, "total_count": constraints.positive, "gate_logits": constraints.real}
     nuisance = {"total_count": 10.0}

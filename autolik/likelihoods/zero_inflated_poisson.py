@@ -17,6 +17,7 @@ class ZeroInflatedPoissonLikelihood(Likelihood):
     """
 
     name = "zero_inflated_poisson"
+    fused = {"gate_logits": ("gate", "sigmoid")}
     discrete = True
     params = {"rate": constraints.positive, "gate_logits": constraints.real}
     support = constraints.nonnegative_integer

@@ -116,22 +116,21 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1 and lr > 0; got k={k}, epochs={epochs}, "
                          f"batch_size={batch_size}, lr={lr}")
     dataset = load_dataset(X, key)
+    split = split_indices(len(dataset.data), seed, test_fraction, val_fraction)  # bad fractions fail early
     if profile is None:
         from autolik.analysis.profile import inspect
 
         profile = inspect(dataset)
-    prof = profile
-    rec = _choose(dataset, prof, likelihood=likelihood, mode=mode, preprocessing=preprocessing,
+    rec = _choose(dataset, profile, likelihood=likelihood, mode=mode, preprocessing=preprocessing,
                   recommendation=recommendation, select=select, seed=seed, quiet=quiet, X=X, key=key,
                   model_options=dict(latent_dim=latent_dim, hidden=hidden, architecture=architecture,
                                      batch_size=batch_size, lr=lr, device=device))
     if on_recommendation is not None:
         on_recommendation(rec)
-    prof_d = prof.to_dict() if hasattr(prof, "to_dict") else dict(prof)
+    prof_d = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
     used = rec.used_columns
     if not used:
         raise DataError("every feature was left out (constant, identifier or date); nothing to model")
-    split = split_indices(len(dataset.data), seed, test_fraction, val_fraction)
     x = np.asarray(dataset.data[:, used], dtype=np.float64) if len(used) < dataset.data.shape[1] \
         else np.asarray(dataset.data, dtype=np.float64)
     torch.manual_seed(seed)

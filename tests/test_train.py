@@ -169,3 +169,17 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(UsageError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_learned_scale_moves_faster_than_the_network_weights():
+    """A shared Gaussian sigma starting at 1 on data with sd 0.05 must shrink quickly: the likelihood's
+    own parameters get a larger Adam step than the network weights (else a learned sigma loses to a fixed one)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.5, 0.05, size=(400, 10))
+    lik = get_likelihood("gaussian", 10, mode="shared")
+    model = VAE(lik, latent_dim=2, hidden=[16])
+    groups = train_mod._param_groups(model, 1e-3)
+    assert [len(g["params"]) for g in groups][1] == 1 and groups[1]["lr"] == pytest.approx(1e-3 * train_mod.LIKELIHOOD_LR_FACTOR)
+    train(model, Preprocessor.identity(10), x[:320], x[320:], TrainConfig(epochs=8, batch_size=32, quiet=True, patience=100))
+    sigma = float(torch.nn.functional.softplus(lik.raw_scale).item())
+    assert sigma < 0.7, sigma  # at the networks' rate (80 steps of 1e-3) it would still be about 0.95

@@ -182,6 +182,8 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
         if sig in seen:
             notes.append(f"{label} ({role}) is the same model as {seen[sig]}; trained once")
             continue
+        if any(c.label == label for c in out):  # e.g. a requested 'gaussian' beside a differently configured pick
+            label = f"{label} ({role})"
         seen[sig] = label
         out.append(Candidate(label, role, kwargs, rec))
     if not out:

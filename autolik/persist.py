@@ -16,7 +16,6 @@ swapped in, so a crash leaves either the old model or the new one, never half of
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from autolik.errors import DataError
+from autolik.jsonable import jsonable
 
 FORMAT_NAME = "autolik-model"
 FORMAT_VERSION = 1
@@ -33,23 +33,6 @@ _PARTS = ("recommendation", "preprocessor", "profile", "history")
 
 
 # --------------------------------------------------------------------------- JSON helpers
-
-
-def jsonable(o):
-    """Recursively convert numpy scalars/arrays, tuples and paths to JSON types; NaN/inf -> None."""
-    if isinstance(o, dict):
-        return {str(k): jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple, set)):
-        return [jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return jsonable(o.tolist())
-    if isinstance(o, np.generic):
-        o = o.item()
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if o is None or isinstance(o, (str, int, bool)):
-        return o
-    return str(o)
 
 
 def _write_json(path: Path, obj) -> None:

@@ -16,6 +16,7 @@ import sys
 import click
 
 from autolik.errors import AutolikError, UsageError
+from autolik.jsonable import jsonable
 
 
 class _Group(click.Group):
@@ -51,25 +52,7 @@ def emit_json(obj) -> None:
     click.echo(json.dumps(to_jsonable(obj), indent=2, allow_nan=False))
 
 
-def to_jsonable(o):
-    """Recursively convert numpy scalars/arrays to Python, and NaN/inf floats to None (valid JSON)."""
-    import math
-
-    import numpy as np
-
-    if isinstance(o, dict):
-        return {str(k): to_jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [to_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return to_jsonable(o.tolist())
-    if isinstance(o, np.generic):
-        o = o.item()
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if o is None or isinstance(o, (str, int, bool)):
-        return o
-    return str(o)
+to_jsonable = jsonable  # kept under this name for callers of the CLI module
 
 
 def main() -> None:  # console-script entry point

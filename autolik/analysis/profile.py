@@ -222,9 +222,10 @@ def _pooled_step(feats: list[FeatureProfile]) -> float | None:
         return float(np.gcd.reduce(np.array(steps, dtype=np.int64)))
     arr = np.array(steps, dtype=np.float64)
     base = arr.min()
-    ratio = arr / base
-    if np.max(np.abs(ratio - np.rint(ratio))) > 1e-4:
-        return None
+    with np.errstate(all="ignore"):  # steps of wildly different size overflow the ratio: no common step
+        ratio = arr / base
+        if not np.all(np.isfinite(ratio)) or np.max(np.abs(ratio - np.rint(ratio))) > 1e-4:
+            return None
     return float(np.median(arr[np.rint(ratio) == 1]))
 
 

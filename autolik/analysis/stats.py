@@ -319,7 +319,8 @@ def _chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
         mono = np.flatnonzero(st.increasing | st.decreasing)
         if mono.size:
             xm = xb if mono.size == d else xb[:, mono]
-            dx = np.diff(np.vstack([x[b0 - 1, mono].astype(wdt), xm]) if b0 else xm, axis=0)
+            with np.errstate(invalid="ignore"):  # inf - inf: NaN, which is neither > 0 nor < 0
+                dx = np.diff(np.vstack([x[b0 - 1, mono].astype(wdt), xm]) if b0 else xm, axis=0)
             st.increasing[mono] &= np.logical_and.reduce(dx > 0, axis=0)
             st.decreasing[mono] &= np.logical_and.reduce(dx < 0, axis=0)
     redo = _unstable(st, _finish_sums(st, sums, cnt, zeros, k))

@@ -17,11 +17,9 @@ winner's :class:`~autolik.analysis.recommend.Recommendation` (``autolik fit --se
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,22 +83,9 @@ class Comparison:
 
     def verdict(self) -> str:
         """One plain sentence: does the held-out evidence agree with the analyser's pick?"""
-        rows = [r for r in self.leaderboard if r["comparable"] and r["nll_iwae_nats_per_dim"] is not None]
-        if self.best is None:
-            return "No candidate is a comparable density on this data, so held-out evidence cannot rank them."
-        if self.agrees is None:
-            return (f"The analyser's pick ({self.pick}) was not among the candidates; "
-                    f"the best on held-out data is {self.best}.")
-        if self.agrees:
-            margin = (f", {rows[1]['nll_iwae_nats_per_dim'] - rows[0]['nll_iwae_nats_per_dim']:.4g} nats/dim "
-                      f"better than the runner-up ({rows[1]['candidate']})") if len(rows) > 1 else ""
-            return f"The held-out evidence AGREES with the analyser's pick ({self.pick}){margin}."
-        pick_row = next((r for r in self.leaderboard if r["is_pick"]), None)
-        gap = ""
-        if pick_row and pick_row["nll_iwae_nats_per_dim"] is not None:
-            gap = f" by {pick_row['nll_iwae_nats_per_dim'] - rows[0]['nll_iwae_nats_per_dim']:.4g} nats/dim"
-        return (f"The held-out evidence DISAGREES with the analyser's pick ({self.pick}): "
-                f"{self.best} does better{gap}.")
+        from autolik.report import verdict
+
+        return verdict(self)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -251,47 +236,6 @@ def _fit_kwargs(fit_options: dict) -> dict:
     return {k: v for k, v in fit_options.items() if k not in reserved}
 
 
-# --------------------------------------------------------------------------- rows
-
-
-def _describe(rec) -> tuple[str, str, str]:
-    """(activation, loss, preprocessing) of a Recommendation as short display strings."""
-    act = ", ".join(f"{p}: {a}" for p, a in (rec.activation or {}).items()) or "-"
-    pre = "; ".join(rec.preprocessing) if isinstance(rec.preprocessing, (list, tuple)) else str(rec.preprocessing)
-    return act, rec.loss or "-", pre or "none"
-
-
-def _row(cand: Candidate, fitted, recon_error, is_pick: bool, error: str | None = None) -> dict:
-    rec = cand.recommendation
-    act, loss, pre = _describe(rec)
-    comparable = bool(getattr(rec, "comparable", True)) and error is None
-    mode = cand.kwargs.get("mode")
-    likelihood = rec.likelihood + (f" ({mode} scale)" if mode else "")
-    if error is not None:
-        likelihood += f" (failed: {error})"
-    elif not comparable:
-        likelihood += f" (not comparable: {getattr(rec, 'caveat', '') or 'not a normalised likelihood for this data'})"
-    m = (getattr(fitted, "metrics", None) or {}) if fitted is not None else {}
-    hist = getattr(fitted, "history", None)
-
-    def fig(name):
-        v = m.get(name)
-        return float(v) if comparable and v is not None and math.isfinite(float(v)) else None
-
-    return {
-        "candidate": cand.label, "likelihood": likelihood, "activation": act, "loss": loss, "preprocessing": pre,
-        "comparable": comparable, "nll_iwae_nats_per_dim": fig("nats_per_dim"),
-        "neg_elbo_nats_per_dim": fig("neg_elbo_nats_per_dim"), "bits_per_dim": fig("bits_per_dim"),
-        "train_seconds": float(getattr(hist, "train_seconds", float("nan"))) if hist is not None else None,
-        "recon_error": recon_error, "is_pick": is_pick,
-    }
-
-
-def _sort_key(row: dict):
-    v = row["nll_iwae_nats_per_dim"]
-    return (not row["comparable"] or v is None, v if v is not None else math.inf, row["candidate"])
-
-
 # --------------------------------------------------------------------------- compare
 
 
@@ -319,6 +263,7 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
         A :class:`Comparison`.
     """
     from autolik.api import fit
+    from autolik.report import leaderboard_row, sort_key
 
     if epochs is not None and budget_seconds is not None:
         raise UsageError("give either epochs or budget_seconds, not both: a budget already decides how long "
@@ -348,16 +293,16 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
                 raise
             msg = str(e) if isinstance(e, AutolikError) else f"internal error ({type(e).__name__}: {e})"
             notes.append(f"{cand.label} failed: {msg}")
-            rows.append(_row(cand, None, None, is_pick, error=msg))
+            rows.append(leaderboard_row(cand, None, None, is_pick, error=msg))
             continue
         fitted_models[cand.label] = fitted
         idx = _test_indices(fitted, len(data))
         if idx is not None and len(idx):
             test_rows = np.asarray(data[idx], dtype=np.float64).reshape((len(idx),) + shape[1:])
         recon = _recon_error(fitted, test_rows, notes, cand.label)
-        rows.append(_row(cand, fitted, recon, is_pick))
-    rows.sort(key=_sort_key)
-    best_row = rows[0] if rows and not _sort_key(rows[0])[0] else None
+        rows.append(leaderboard_row(cand, fitted, recon, is_pick))
+    rows.sort(key=sort_key)
+    best_row = rows[0] if rows and not sort_key(rows[0])[0] else None
     pick_in = any(r["is_pick"] for r in rows)
     comp = Comparison(
         pick=pick.likelihood, best=best_row["candidate"] if best_row else None,
@@ -436,26 +381,7 @@ def select_empirical(X, budget_seconds: float = 60, sample_rows: int = 2000, see
 
 
 def leaderboard_text(comp: Comparison) -> str:
-    """The leaderboard as an aligned plain-text table, the pick marked with '*', then the verdict."""
-    cols = [("", lambda r: "*" if r["is_pick"] else ""), ("candidate", lambda r: r["candidate"]),
-            ("nll/dim", lambda r: _fmt(r["nll_iwae_nats_per_dim"])),
-            ("-elbo/dim", lambda r: _fmt(r["neg_elbo_nats_per_dim"])), ("bits/dim", lambda r: _fmt(r["bits_per_dim"])),
-            ("recon rmse", lambda r: _fmt(r["recon_error"])), ("train s", lambda r: _fmt(r["train_seconds"], 3)),
-            ("activation", lambda r: _cut(r["activation"], 40)), ("loss", lambda r: _cut(r["loss"], 40)),
-            ("preprocessing", lambda r: _cut(r["preprocessing"], 40)), ("likelihood", lambda r: _cut(r["likelihood"], 120))]
-    table = [[h for h, _ in cols]] + [[f(r) for _, f in cols] for r in comp.leaderboard]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(cols))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
-    foot = ["", "nll/dim: held-out IWAE negative log-likelihood per dimension, nats, in the data's units; "
-            "* = the analyser's pick.", comp.verdict()]
-    return "\n".join(lines + foot + [f"note: {n}" for n in comp.notes])
+    """The leaderboard as aligned plain text (see :func:`autolik.report.leaderboard_text`)."""
+    from autolik.report import leaderboard_text as _text
 
-
-def _cut(text: str, width: int) -> str:
-    """Shorten long cells of the text table (the JSON and report.md keep them whole)."""
-    text = str(text)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _fmt(v, digits: int = 4) -> str:
-    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"
+    return _text(comp)

@@ -1,4 +1,5 @@
-"""Write a comparison to a directory a person can open: ``report.md``, the PNG figures, ``leaderboard.json``."""
+"""Present a comparison: leaderboard rows, the verdict, a text table, and a directory a person can open
+(``report.md``, the PNG figures, ``leaderboard.json``)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,46 @@ MD_COLUMNS = (  # (header, leaderboard field, digits)
     ("held-out NLL (IWAE), nats/dim", "nll_iwae_nats_per_dim", 4), ("neg. ELBO, nats/dim", "neg_elbo_nats_per_dim", 4),
     ("bits/dim", "bits_per_dim", 4), ("recon. RMSE (data units)", "recon_error", 4), ("train s", "train_seconds", 3),
 )
+
+
+def _describe(rec) -> tuple[str, str, str]:
+    """(activation, loss, preprocessing) of a Recommendation as short display strings."""
+    act = ", ".join(f"{p}: {a}" for p, a in (rec.activation or {}).items()) or "-"
+    pre = "; ".join(rec.preprocessing) if isinstance(rec.preprocessing, (list, tuple)) else str(rec.preprocessing)
+    return act, rec.loss or "-", pre or "none"
+
+
+def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None = None) -> dict:
+    """One leaderboard dict (fields ``LEADERBOARD_FIELDS``) for a candidate and its FittedVAE (None if it failed)."""
+    rec = cand.recommendation
+    act, loss, pre = _describe(rec)
+    comparable = bool(getattr(rec, "comparable", True)) and error is None
+    mode = cand.kwargs.get("mode")
+    likelihood = rec.likelihood + (f" ({mode} scale)" if mode else "")
+    if error is not None:
+        likelihood += f" (failed: {error})"
+    elif not comparable:
+        likelihood += f" (not comparable: {getattr(rec, 'caveat', '') or 'not a normalised likelihood for this data'})"
+    m = (getattr(fitted, "metrics", None) or {}) if fitted is not None else {}
+    hist = getattr(fitted, "history", None)
+
+    def fig(name):
+        v = m.get(name)
+        return float(v) if comparable and v is not None and math.isfinite(float(v)) else None
+
+    return {
+        "candidate": cand.label, "likelihood": likelihood, "activation": act, "loss": loss, "preprocessing": pre,
+        "comparable": comparable, "nll_iwae_nats_per_dim": fig("nats_per_dim"),
+        "neg_elbo_nats_per_dim": fig("neg_elbo_nats_per_dim"), "bits_per_dim": fig("bits_per_dim"),
+        "train_seconds": float(getattr(hist, "train_seconds", float("nan"))) if hist is not None else None,
+        "recon_error": recon_error, "is_pick": is_pick,
+    }
+
+
+def sort_key(row: dict):
+    """Comparable rows with figures first, by held-out NLL per dim; then the rest by name."""
+    v = row["nll_iwae_nats_per_dim"]
+    return (not row["comparable"] or v is None, v if v is not None else math.inf, row["candidate"])
 
 
 def check_out_dir(out, force: bool = False) -> Path:
@@ -103,3 +144,49 @@ def _jsonable(o):
     from autolik.cli import to_jsonable
 
     return to_jsonable(o)
+
+
+def verdict(comp) -> str:
+    """One plain sentence: does the held-out evidence agree with the analyser's pick?"""
+    rows = [r for r in comp.leaderboard if r["comparable"] and r["nll_iwae_nats_per_dim"] is not None]
+    if comp.best is None:
+        return "No candidate is a comparable density on this data, so held-out evidence cannot rank them."
+    if comp.agrees is None:
+        return (f"The analyser's pick ({comp.pick}) was not among the candidates; "
+                f"the best on held-out data is {comp.best}.")
+    if comp.agrees:
+        margin = (f", {rows[1]['nll_iwae_nats_per_dim'] - rows[0]['nll_iwae_nats_per_dim']:.4g} nats/dim "
+                  f"better than the runner-up ({rows[1]['candidate']})") if len(rows) > 1 else ""
+        return f"The held-out evidence AGREES with the analyser's pick ({comp.pick}){margin}."
+    pick_row = next((r for r in comp.leaderboard if r["is_pick"]), None)
+    gap = ""
+    if pick_row and pick_row["nll_iwae_nats_per_dim"] is not None:
+        gap = f" by {pick_row['nll_iwae_nats_per_dim'] - rows[0]['nll_iwae_nats_per_dim']:.4g} nats/dim"
+    return (f"The held-out evidence DISAGREES with the analyser's pick ({comp.pick}): "
+            f"{comp.best} does better{gap}.")
+
+
+def leaderboard_text(comp) -> str:
+    """The leaderboard as an aligned plain-text table, the pick marked with '*', then the verdict."""
+    cols = [("", lambda r: "*" if r["is_pick"] else ""), ("candidate", lambda r: r["candidate"]),
+            ("nll/dim", lambda r: _fmt(r["nll_iwae_nats_per_dim"])),
+            ("-elbo/dim", lambda r: _fmt(r["neg_elbo_nats_per_dim"])), ("bits/dim", lambda r: _fmt(r["bits_per_dim"])),
+            ("recon rmse", lambda r: _fmt(r["recon_error"])), ("train s", lambda r: _fmt(r["train_seconds"], 3)),
+            ("activation", lambda r: _cut(r["activation"], 40)), ("loss", lambda r: _cut(r["loss"], 40)),
+            ("preprocessing", lambda r: _cut(r["preprocessing"], 40)), ("likelihood", lambda r: _cut(r["likelihood"], 120))]
+    table = [[h for h, _ in cols]] + [[f(r) for _, f in cols] for r in comp.leaderboard]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(cols))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    foot = ["", "nll/dim: held-out IWAE negative log-likelihood per dimension, nats, in the data's units; "
+            "* = the analyser's pick.", comp.verdict()]
+    return "\n".join(lines + foot + [f"note: {n}" for n in comp.notes])
+
+
+def _cut(text: str, width: int) -> str:
+    """Shorten long cells of the text table (the JSON and report.md keep them whole)."""
+    text = str(text)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _fmt(v, digits: int = 4) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"

@@ -114,3 +114,23 @@ def test_every_assigned_support_is_in_the_vocabulary():
     assert sup[1] == "constant" and sup[3] == "constant"
     assign_supports(prof)  # idempotent
     assert [f.support for f in prof.features] == sup
+
+
+def test_uint8_storage_of_a_small_scale_keeps_its_range():
+    """8x8 digits stored as uint8 are integers 0..16, not 8-bit pixels 0..255."""
+    from sklearn.datasets import load_digits
+
+    rec = autolik.recommend(load_digits().images.astype(np.uint8))
+    f = rec.features[0]
+    assert f.support == "bounded_integer"
+    assert f.options.get("total_count", f.options.get("n_levels", 0) - 1) == 16
+
+
+def test_a_right_skewed_sample_whose_max_is_near_100_is_not_a_percentage():
+    rng = np.random.default_rng(0)
+    for seed in range(5):
+        x = np.random.default_rng(seed).gamma(2.0, 10.0, size=(500, 4))
+        x[:, 0] *= 99.5 / x[:, 0].max()  # max just under 100, as a gamma tail may land
+        assert all(s == "positive" for s in (f.support for f in autolik.inspect(x).features))
+    pct = np.clip(rng.normal(60, 30, size=(500, 1)), 0, 100)
+    assert autolik.inspect(pct).features[0].support == "bounded"

@@ -90,7 +90,9 @@ def _frac_at(v: _View, x: float) -> float:
 
 
 def _is_8bit(v: _View) -> bool:
-    return v.is_integer and v.min >= 0 and v.max <= 255 and (v.dtype == "uint8" or v.max == 255)
+    """0..255 is the known range when the data reaches 255, or is uint8 and uses its upper half;
+    uint8 storage of a smaller scale (8x8 digits, 0..16) keeps its own range."""
+    return v.is_integer and v.min >= 0 and v.max <= 255 and (v.max == 255 or (v.dtype == "uint8" and v.max > 127))
 
 
 def _skew(x: np.ndarray) -> float:
@@ -135,7 +137,7 @@ def _continuous_support(v: _View) -> tuple[str, dict]:
     if 0 <= v.min and v.max <= 1 and v.max >= UNIT_MIN_SPAN:
         return "unit_interval", {"low": 0.0, "high": 1.0, **step}
     clipped = _frac_at(v, v.min) >= EDGE_MASS and _frac_at(v, v.max) >= EDGE_MASS and v.values.size >= 50
-    percent = 0 <= v.min < 1 and 99 < v.max <= 100
+    percent = 0 <= v.min < 1 and 99 < v.max <= 100 and _frac_at(v, 100.0) > 0  # reaches 100: not a tail value
     if clipped or percent:
         lo, hi = (0.0, 100.0) if percent and not clipped else (v.min, v.max)
         return "bounded", {"low": lo, "high": hi, **step}

@@ -25,6 +25,16 @@ from autolik.transforms import Preprocessor
 CUDA_CHECK_EVERY = 50  # on a GPU, test the loss for NaN every this many batches (avoids syncs)
 
 
+def cpu_threads() -> int:
+    """Torch threads for training on the CPU: ``$AUTOLIK_THREADS`` if set, else every core we may use."""
+    env = os.environ.get("AUTOLIK_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise UsageError(f"AUTOLIK_THREADS must be a whole number >= 1, got {env!r}; unset it to use every core")
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 LIKELIHOOD_LR_FACTOR = 10.0
 
 
@@ -178,7 +188,7 @@ class _Loop:
             raise UsageError(f"the preprocessor has {pre.n_features} features but the model takes {n_cols} columns")
         self.device = resolve_device(config.device)
         if self.device.type == "cpu":
-            torch.set_num_threads(os.cpu_count() or 1)
+            torch.set_num_threads(cpu_threads())
         self.x = as_data_tensor(x_train, n_cols, "x_train")
         if len(self.x) == 0:
             raise DataError("x_train has no rows; training needs at least one sample")

@@ -125,12 +125,8 @@ def main(argv=None) -> None:
                    help="torch threads for BOTH loops (default: all cores, as autolik.train uses)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_train.md"))
     args = p.parse_args(argv)
-    if args.threads:  # autolik.train sets torch threads to os.cpu_count(); give both loops the same count
-        import types
-
-        import autolik.train
-
-        autolik.train.os = types.SimpleNamespace(cpu_count=lambda: args.threads)
+    if args.threads:  # autolik.train reads AUTOLIK_THREADS; give both loops the same count
+        os.environ["AUTOLIK_THREADS"] = str(args.threads)
     THREADS[0] = args.threads or os.cpu_count() or 1
     images = load_mnist(Path(args.mnist))
     train, test = images[:8000], images[-2000:]

@@ -336,12 +336,8 @@ def main(argv=None) -> None:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
-    if args.threads:  # autolik.train sets torch threads to os.cpu_count(); on a shared machine fewer is faster
-        import types
-
-        import autolik.train
-
-        autolik.train.os = types.SimpleNamespace(cpu_count=lambda: args.threads)
+    if args.threads:  # autolik.train reads AUTOLIK_THREADS; on a shared machine fewer is faster
+        os.environ["AUTOLIK_THREADS"] = str(args.threads)
     t0 = time.perf_counter()
     res = run(args)
     out = Path(args.out)

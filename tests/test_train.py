@@ -183,3 +183,13 @@ def test_learned_scale_moves_faster_than_the_network_weights():
     train(model, Preprocessor.identity(10), x[:320], x[320:], TrainConfig(epochs=8, batch_size=32, quiet=True, patience=100))
     sigma = float(torch.nn.functional.softplus(lik.raw_scale).item())
     assert sigma < 0.7, sigma  # at the networks' rate (80 steps of 1e-3) it would still be about 0.95
+
+
+def test_threads_follow_autolik_threads(monkeypatch):
+    monkeypatch.setenv("AUTOLIK_THREADS", "1")
+    assert train_mod.cpu_threads() == 1
+    monkeypatch.setenv("AUTOLIK_THREADS", "two")
+    with pytest.raises(UsageError, match="AUTOLIK_THREADS"):
+        train_mod.cpu_threads()
+    monkeypatch.delenv("AUTOLIK_THREADS")
+    assert train_mod.cpu_threads() >= 1

@@ -36,6 +36,7 @@ def cpu_threads() -> int:
 
 
 LIKELIHOOD_LR_FACTOR = 10.0
+INIT_ROWS = 256  # rows used to start the decoder's output at the data's marginal
 
 
 def _param_groups(model, lr: float) -> list[dict]:
@@ -71,6 +72,8 @@ class TrainConfig:
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         max_seconds: wall-clock budget; training stops (keeping the best weights) when exceeded.
         quiet: no progress line on stderr.
+        init_output_bias: first fit the decoder's output bias to the data's marginal
+            (:meth:`autolik.model.VAE.fit_output_bias`), so every family starts where it belongs.
     """
 
     epochs: int = 100
@@ -83,6 +86,7 @@ class TrainConfig:
     device: str = "auto"
     max_seconds: float | None = None
     quiet: bool = False
+    init_output_bias: bool = True
 
 
 @dataclass
@@ -269,6 +273,10 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
     torch.manual_seed(config.seed)
     loop = _Loop(model, pre, x_train, x_val, config)
     model.to(loop.device)
+    if config.init_output_bias:
+        rows = torch.randperm(len(loop.x), generator=torch.Generator().manual_seed(config.seed + 3))[:INIT_ROWS]
+        y0 = pre.forward(loop.x[rows], dequantize=True, generator=torch.Generator().manual_seed(config.seed + 4))
+        model.fit_output_bias(y0.to(loop.device, loop.dtype))
     hist = History()
     progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet)
     deadline = t_start + config.max_seconds if config.max_seconds else None

@@ -170,3 +170,20 @@ def test_config_round_trip_rebuilds_the_same_network(kw):
     assert torch.equal(clone.decode(clone.encode(x).loc), model.decode(model.encode(x).loc))
     with pytest.raises(UsageError, match="n_inputs"):
         VAE.from_config(cfg, get_likelihood("gaussian", 10))
+
+
+@pytest.mark.parametrize("name,data", [
+    ("negative_binomial", lambda r: r.negative_binomial(2.0, 2.0 / 14.0, size=(256, 5)).astype(float)),
+    ("bernoulli", lambda r: (r.random((256, 5)) < 0.9).astype(float)),
+    ("gaussian", lambda r: r.normal(40.0, 3.0, size=(256, 5))),
+])
+def test_fit_output_bias_starts_the_decoder_at_the_marginal(name, data):
+    """Before training, p(x | z) is moved to the data's marginal: the decoded mean matches the data's mean."""
+    x = torch.as_tensor(data(np.random.default_rng(0)), dtype=torch.float32)
+    lik = get_likelihood(name, 5)
+    model = VAE(lik, latent_dim=2, hidden=[16])
+    before = -lik.log_prob(model.decode(torch.zeros(256, 2)), x).mean().item()
+    after = model.fit_output_bias(x)
+    mean = lik.mean(model.decode(torch.zeros(1, 2)))[0]
+    assert after < before
+    assert torch.allclose(mean, x.mean(0), rtol=0.1), (mean, x.mean(0))

@@ -85,8 +85,9 @@ def _view(f, values) -> _View:
 def _frac_at(v: _View, x: float) -> float:
     if v.values.size == 0:
         return 0.0
-    tol = 1e-7 * max(abs(x), v.max - v.min)  # relative: float32 values, any scale (1e-9 or 1e9)
-    return float(np.mean(np.abs(v.values - x) <= tol))
+    with np.errstate(over="ignore", invalid="ignore"):  # +-1e308 minus x: inf, which is not <= tol
+        tol = 1e-7 * max(abs(x), v.max - v.min)  # relative: float32 values, any scale (1e-9 or 1e9)
+        return float(np.mean(np.abs(v.values - x) <= tol))
 
 
 def _is_8bit(v: _View) -> bool:
@@ -176,7 +177,8 @@ def _is_identifier(f, col: np.ndarray) -> bool:
     col = _finite(col)
     if col.size < min(MIN_ID_ROWS, f.count):
         return False
-    d = np.diff(col)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = np.diff(col)
     return bool((d > 0).all() or (d < 0).all())
 
 

@@ -94,3 +94,27 @@ def test_continuous_values_have_no_grid():
     v = np.unique(np.random.default_rng(0).normal(size=300))
     assert grid_step(v) is None
     assert grid_step(np.array([1.0])) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lattice_shortcut_keeps_distinct_sets_exact(dtype):
+    """Chunks after the first skip sorting values already on a known lattice; sets stay exact."""
+    rng = np.random.default_rng(5)
+    n = 8000
+    cols = [rng.poisson(30, n), np.sort(rng.poisson(3, n)), rng.integers(0, 256, n) / 255,
+            np.sort(rng.integers(0, 256, n)) / 255, rng.integers(0, 50, n) * 2 + 1,
+            np.where(rng.random(n) < .1, np.nan, rng.integers(0, 10, n)), rng.integers(0, 20, n) * 0.1 - 0.5,
+            np.r_[rng.integers(0, 5, n // 2), rng.random(n - n // 2)], np.r_[rng.integers(0, 5, n - 9), [np.inf] * 9],
+            np.r_[rng.integers(0, 3000, n // 2), rng.integers(0, 5000, n - n // 2)] / 7.0, np.full(n, 0.3)]
+    x = np.column_stack(cols).astype(dtype)
+    x[100, 2] = np.float32(0.5)  # once off the 1/255 grid
+    st = PartialStats(x.shape[1])
+    for r in range(0, n, 700):
+        st.update(x[r:r + 700])
+    for j in range(x.shape[1]):
+        c = np.asarray(x[:, j], np.float64)
+        u = np.unique(c[np.isfinite(c)])
+        if len(u) <= st.cap:
+            np.testing.assert_array_equal(st.distinct[j], u)
+        else:
+            assert st.distinct[j] is None and st.n_distinct_seen[j] > st.cap

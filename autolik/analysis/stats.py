@@ -58,6 +58,7 @@ class PartialStats:
         self.integer, self.increasing, self.decreasing = (np.ones(d, bool) for _ in range(3))
         self.first, self.last = np.full(d, np.nan), np.full(d, np.nan)
         self.distinct: list[np.ndarray | None] = [np.empty(0)] * d
+        self._lattice: dict = {}  # feature -> (distinct array, _LatticeEntry): see _lattice_plan
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -282,6 +283,7 @@ def _chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
     rows = int(min(BLOCK_ROWS, max(16, BLOCK_BYTES // max(1, d * wdt.itemsize))))
     buf1, buf2 = _buffers(rows, d, wdt)
     k = None
+    plan = _lattice_plan(hint, wdt) if hint.n_rows and x.dtype == wdt else None
     for b0 in range(0, m, rows):
         xb = x[b0:b0 + rows]
         xb = xb.astype(wdt) if xb.dtype != wdt else xb
@@ -292,6 +294,8 @@ def _chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
                 k = _shift(xb, mn, mx, wdt)
             spread = np.maximum(mx - k, k - mn).astype(np.float64)
             ok = (spread <= hi) & ((spread >= lo) | (spread == 0))
+            if plan is not None:
+                plan.block(xb, mn, mx, ok, buf1, buf2)
             dev = np.subtract(xb, k, out=buf1[:b])
             sq = np.multiply(dev, dev, out=buf2[:b])
             part = (dev.sum(0), sq.sum(0), np.einsum("ij,ij->j", sq, dev), np.einsum("ij,ij->j", sq, sq))
@@ -330,7 +334,7 @@ def _chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
         slow._absorb(_slow_stats(x[:, redo].astype(np.float64), redo, d), distinct=False)
     if slow.n_rows:
         _merge_moments(st, slow)
-    _chunk_distinct(x, st, hint)
+    _chunk_distinct(x, st, hint, plan)
     return st
 
 
@@ -418,7 +422,7 @@ def _slow_stats(y: np.ndarray, idx: np.ndarray, d: int) -> PartialStats:
     return out
 
 
-def _chunk_distinct(x: np.ndarray, st: PartialStats, hint: PartialStats) -> None:
+def _chunk_distinct(x: np.ndarray, st: PartialStats, hint: PartialStats, plan: "_LatticePlan | None" = None) -> None:
     """Distinct finite values per feature for this chunk; settled features are skipped.
 
     Integer features with a small range are counted with one ``bincount`` over all of them;
@@ -434,6 +438,8 @@ def _chunk_distinct(x: np.ndarray, st: PartialStats, hint: PartialStats) -> None
         elif _covers(known, st, j):
             st.distinct[j] = known
             st.n_distinct_seen[j] = len(known)
+        elif plan is not None and plan.settle(j, known, st):
+            pass
         elif st.integer[j] and st.count[j] == len(x) and -INT_SPAN < st.min[j] <= st.max[j] < st.min[j] + INT_SPAN:
             counted.append(j)
         else:
@@ -479,3 +485,191 @@ def _covers(known: np.ndarray, st: PartialStats, j: int) -> bool:
     """Known values are every integer in [lo, hi] and this chunk's integers lie in that range."""
     return bool(known.size and st.integer[j] and st.count[j] and known[-1] - known[0] + 1 == known.size
                 and st.min[j] >= known[0] and st.max[j] <= known[-1])
+
+
+# ---------------------------------------------------------------------- lattice membership
+#
+# Once a feature's running distinct set is known (<= cap values), later chunks only need the
+# values that are *not* already in it. When that set is a complete lattice -- every integer in
+# [a, b], or every point v0 + k h, k = 0..K -- a value x in [a, b] is in it exactly when it is an
+# integer (checked anyway), or when the lattice point nearest to it, rebuilt in the data's own
+# precision by a formula verified against every known value, equals x. Both tests run inside the
+# moment kernel's block loop while the block is in cache, the second on a contiguous copy of the
+# columns that share one lattice. Only values outside [a, b] or off the lattice are sorted; the
+# chunk's set is then ``known | new``, which merges into the running set exactly as the chunk's
+# own set would (``known`` is already part of it). Anything else keeps the per-chunk path.
+
+
+def _core_run(pos: np.ndarray) -> tuple[int, int]:
+    """Index range [i, e) of the longest run of consecutive integers in sorted ``pos``."""
+    if pos.size < 2:
+        return 0, pos.size
+    cut = np.flatnonzero(np.diff(pos) != 1) + 1
+    starts = np.concatenate([[0], cut])
+    stops = np.concatenate([cut, [pos.size]])
+    i = int(np.argmax(stops - starts))
+    return int(starts[i]), int(stops[i])
+
+
+def _lattice_entry(known: np.ndarray, wdt: np.dtype):
+    """Membership test for ``known`` (sorted distinct float64 values of data in dtype wdt):
+    ("range", a, b) when [a, b] is its longest run of consecutive integers, ("grid", a, b, v0,
+    inv_h, divisor, step) when [a, b] is its longest run of consecutive lattice points, else None.
+    Values outside [a, b] are always sorted; a run shorter than half the set is not used."""
+    kw = known.astype(wdt)
+    if not np.array_equal(kw.astype(np.float64), known) or not np.all(np.isfinite(kw)):
+        return None
+    integral = bool(np.all(np.rint(known) == known))
+    if integral and max(abs(known[0]), abs(known[-1])) < 2.0 ** 24:
+        i, e = _core_run(known)
+        if 2 * (e - i) >= known.size:
+            return ("range", kw[i], kw[e - 1])
+    if known.size < 2:
+        return None
+    h = grid_step(known, integer=integral, eps=float(np.finfo(wdt).eps))
+    if not h:
+        return None
+    i, e = _core_run(np.rint((known - known[0]) / h))
+    if 2 * (e - i) < known.size or e - i < 2:
+        return None
+    core = kw[i:e]
+    one = wdt.type(1)
+    v0, inv_h = core[0], one / wdt.type(h)
+    ks = np.arange(core.size).astype(wdt)
+    with np.errstate(all="ignore"):
+        if not np.array_equal(np.rint((core - v0) * inv_h), ks):
+            return None  # the index map must send each known value to its own lattice point
+        den = np.rint(1.0 / h)
+        for divisor, step in ((wdt.type(den), one), (one, wdt.type(h))):
+            if divisor > 0 and np.array_equal(ks * step / divisor + v0, core):
+                return ("grid", core[0], core[-1], v0, inv_h, divisor, step)
+    return None
+
+
+class _LatticePlan:
+    """Per-chunk membership tests for the features whose tracked distinct set has a lattice core."""
+
+    def __init__(self, wdt, range_cols, range_a, range_b, grids):
+        self.js: list[np.ndarray] = []  # feature of each collected value
+        self.vals: list[np.ndarray] = []  # values not known to be in the running set
+        self.fallback: set[int] = set()
+        self.range_cols = np.asarray(range_cols, np.int64)
+        self.range_a, self.range_b = np.array(range_a, wdt), np.array(range_b, wdt)
+        self.handled = set(int(j) for j in self.range_cols)
+        self.range_set = set(self.handled)
+        self.groups = []
+        for key, (cols, a, b) in grids.items():
+            cols = np.asarray(cols, np.int64)
+            run = cols[-1] - cols[0] + 1 == cols.size
+            sel = slice(int(cols[0]), int(cols[-1]) + 1) if run else cols
+            self.groups.append((sel, cols, np.array(a, wdt), np.array(b, wdt)) + key)
+            self.handled.update(int(j) for j in cols)
+        self.new: dict[int, np.ndarray] | None = None
+
+    def _outside(self, xb, cols, a, b, mn, mx, ok) -> None:
+        """Collect the values outside [a, b] of columns whose block min/max leave it (columns
+        with NaN/inf in the block are handed to the exact path)."""
+        okc = ok[cols]
+        if not okc.all():
+            self.fallback.update(int(j) for j in cols[~okc])
+        out = np.flatnonzero(((mn[cols] < a) | (mx[cols] > b)) & okc)
+        if out.size == 1:
+            i = int(out[0])
+            col = xb[:, cols[i]]
+            v = col[(col < a[i]) | (col > b[i])]
+            self.js.append(np.full(v.size, cols[i]))
+            self.vals.append(v)
+        elif out.size:
+            xo = xb[:, cols[out]]
+            r, c = np.nonzero((xo < a[out]) | (xo > b[out]))
+            self.js.append(cols[out][c])
+            self.vals.append(xo[r, c])
+
+    def block(self, xb, mn, mx, ok, s1, s2) -> None:
+        if self.range_cols.size:
+            self._outside(xb, self.range_cols, self.range_a, self.range_b, mn, mx, ok)
+        nb = xb.shape[0]
+        for sel, cols, a, b, v0, inv_h, divisor, step in self.groups:
+            self._outside(xb, cols, a, b, mn, mx, ok)
+            xg = s1.reshape(-1)[:nb * cols.size].reshape(nb, cols.size)
+            if isinstance(sel, slice):
+                np.copyto(xg, xb[:, sel])
+            else:
+                np.take(xb, sel, axis=1, out=xg)
+            t = s2.reshape(-1)[:xg.size].reshape(xg.shape)
+            if v0:
+                np.subtract(xg, v0, out=t)
+                t *= inv_h
+            else:
+                np.multiply(xg, inv_h, out=t)
+            np.rint(t, out=t)
+            if step != 1:
+                t *= step
+            if divisor != 1:
+                t /= divisor
+            if v0:
+                t += v0
+            eq = np.equal(t, xg)
+            if not eq.all():
+                r, c = np.nonzero(~eq)
+                self.js.append(cols[c])
+                self.vals.append(xg[r, c])
+
+    def _collect(self) -> dict:
+        """Feature -> sorted distinct finite values collected over the chunk."""
+        if not self.js:
+            return {}
+        js, vals = np.concatenate(self.js), np.concatenate(self.vals).astype(np.float64)
+        fin = np.isfinite(vals)
+        js, vals = js[fin], vals[fin]
+        order = np.lexsort((vals, js))
+        js, vals = js[order], vals[order]
+        keep = np.ones(js.size, bool)
+        keep[1:] = (js[1:] != js[:-1]) | (vals[1:] != vals[:-1])
+        js, vals = js[keep], vals[keep]
+        cut = np.flatnonzero(np.diff(js)) + 1
+        return {int(g[0]): v for g, v in zip(np.split(js, cut), np.split(vals, cut))}
+
+    def settle(self, j: int, known: np.ndarray, st: PartialStats) -> bool:
+        """Set the chunk's distinct set of feature j from ``known`` and the new values; False to
+        leave j to the exact per-chunk path (not planned, fell back, or over the cap)."""
+        if j not in self.handled or j in self.fallback or (j in self.range_set and not st.integer[j]):
+            return False
+        if self.new is None:
+            self.new = self._collect()
+        u = self.new.get(j)
+        w = np.union1d(known, u) if u is not None else known
+        if len(w) > st.cap:
+            return False
+        st.distinct[j] = w
+        st.n_distinct_seen[j] = len(w)
+        return True
+
+
+def _lattice_plan(hint: PartialStats, wdt: np.dtype) -> "_LatticePlan | None":
+    """Membership tests for hint's tracked distinct sets (entries cached per set on ``hint``)."""
+    cache = hint.__dict__.setdefault("_lattice", {})
+    wdt = np.dtype(wdt)
+    rc, ra, rb, grids = [], [], [], {}
+    for j, known in enumerate(hint.distinct):
+        if known is None or known.size == 0:
+            continue
+        e = cache.get(j)
+        if e is None or e[0] is not known or e[1] != wdt.str:
+            e = (known, wdt.str, _lattice_entry(known, wdt))
+            cache[j] = e
+        ent = e[2]
+        if ent is None:
+            continue
+        if ent[0] == "range":
+            rc.append(j)
+            ra.append(ent[1])
+            rb.append(ent[2])
+        else:
+            g = grids.setdefault(tuple(ent[3:]), ([], [], []))
+            g[0].append(j)
+            g[1].append(ent[1])
+            g[2].append(ent[2])
+    if not rc and not grids:
+        return None
+    return _LatticePlan(wdt, rc, ra, rb, grids)

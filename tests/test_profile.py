@@ -83,3 +83,15 @@ def test_inspect_assigns_supports_and_passes_profiles_through(mixed):
     p = inspect(mixed[:, :2])
     assert isinstance(p, Profile) and inspect(p) is p
     assert p.features[1].support == "count"
+
+
+def test_default_workers_follow_idle_cores(monkeypatch):
+    import os
+
+    from autolik.analysis import profile as P
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    assert P._idle_cores(2) == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 1.9, 1.9))
+    assert P._idle_cores(2) == 1

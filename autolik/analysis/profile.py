@@ -94,8 +94,8 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
         chunk_rows: rows per chunk (default: ~64 MB of the data's dtype).
         sample_rows: size m of the seeded row sample kept in ``Profile.sample``.
         seed: seed of the row sample.
-        workers: threads summarising chunks in parallel (default: up to 2); results merge in
-            chunk order, so they do not depend on this.
+        workers: threads summarising chunks in parallel (default: up to 2, on cores that are
+            idle by the load average); results merge in chunk order, so they do not depend on this.
 
     Returns:
         A :class:`Profile` with every statistic filled in except ``support``/``support_detail``
@@ -120,7 +120,7 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
         return part
 
     starts = list(range(0, n, rows))
-    n_workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(starts)))
+    n_workers = max(1, min(workers or _idle_cores(2), len(starts)))
     if n_workers == 1:
         for r0 in starts:
             acc._absorb(summarise(r0, acc))
@@ -140,6 +140,23 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
         prof.notes.append("one-hot blocks (exactly one 1 per row): "
                           + "; ".join(f"{ds.names[b[0]]}..{ds.names[b[-1]]}" for b in prof.onehot_blocks))
     return prof
+
+
+def _idle_cores(limit: int) -> int:
+    """Cores not already busy (usable cores minus the 1-minute load average), 1..limit.
+
+    Threads summarising chunks only pay off on idle cores: on a core another process keeps busy
+    they contend for it (and for the GIL between numpy calls) and the pass gets slower.
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        busy = 0.0
+    return max(1, min(int(limit), n, int(n - busy + 0.5)))
 
 
 def inspect(X, key: str | None = None, **options) -> Profile:

@@ -187,3 +187,18 @@ def test_fit_output_bias_starts_the_decoder_at_the_marginal(name, data):
     mean = lik.mean(model.decode(torch.zeros(1, 2)))[0]
     assert after < before
     assert torch.allclose(mean, x.mean(0), rtol=0.1), (mean, x.mean(0))
+
+
+def test_fit_output_bias_fits_shapes_but_leaves_scales():
+    """Dispersion is fitted to the marginal (NB total_count 10 -> about 2 here); a Gaussian's sigma is not
+    (fitted to the marginal, a per-pixel sigma lets the decoder ignore z)."""
+    rng = np.random.default_rng(1)
+    counts = torch.as_tensor(rng.negative_binomial(2.0, 2.0 / 14.0, size=(256, 4)), dtype=torch.float32)
+    nb = get_likelihood("negative_binomial", 4, mode="feature")
+    VAE(nb, latent_dim=2, hidden=[16]).fit_output_bias(counts)
+    r = nb.parameters_from_raw(torch.zeros(1, nb.n_raw))["total_count"][0]
+    assert torch.all((r > 1.0) & (r < 4.0)), r
+    g = get_likelihood("gaussian", 4, mode="feature")
+    start = g.raw_scale.detach().clone()
+    VAE(g, latent_dim=2, hidden=[16]).fit_output_bias(torch.randn(256, 4) * 5 + 3)
+    assert torch.equal(g.raw_scale.detach(), start)

@@ -323,7 +323,7 @@ def _chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
         mono = np.flatnonzero(st.increasing | st.decreasing)
         if mono.size:
             xm = xb if mono.size == d else xb[:, mono]
-            with np.errstate(invalid="ignore"):  # inf - inf: NaN, which is neither > 0 nor < 0
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN (not monotone); 1e308 - -1e308 is inf (sign kept)
                 dx = np.diff(np.vstack([x[b0 - 1, mono].astype(wdt), xm]) if b0 else xm, axis=0)
             st.increasing[mono] &= np.logical_and.reduce(dx > 0, axis=0)
             st.decreasing[mono] &= np.logical_and.reduce(dx < 0, axis=0)

@@ -59,7 +59,7 @@ def _write_output(arr, path: Path, spec=None) -> None:
 
     frame = spec.to_frame(arr) if spec is not None else pd.DataFrame(
         np.asarray(arr).reshape(len(arr), -1), columns=[f"z{i}" for i in range(np.asarray(arr).reshape(len(arr), -1).shape[1])])
-    frame.to_csv(path, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    frame.to_csv(path, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",", float_format="%.10g")
 
 
 def describe_recommendation(rec) -> str:

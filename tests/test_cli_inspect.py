@@ -97,3 +97,18 @@ def test_csv_with_strings_and_missing(tmp_path):
     assert by["kids"]["missing_fraction"] == pytest.approx(0.1)
     assert by["kids"]["likelihood"] in {"poisson", "negative_binomial"}
     assert doc["recommendation"]["likelihood"] == "mixed"
+
+
+def test_plot_never_replaces_an_existing_file_without_force(tmp_path):
+    from click.testing import CliRunner
+
+    from autolik.cli import cli
+
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(200, 2)))
+    png = tmp_path / "p.png"
+    png.write_bytes(b"keep me")
+    res = CliRunner().invoke(cli, ["inspect", str(data), "--plot", str(png)])
+    assert res.exit_code == 1 and "already exists" in res.output and png.read_bytes() == b"keep me"
+    res = CliRunner().invoke(cli, ["inspect", str(data), "--plot", str(png), "--force"])
+    assert res.exit_code == 0 and png.read_bytes()[:4] == b"\x89PNG"

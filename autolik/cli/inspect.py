@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from autolik.cli import cli, emit_json
-from autolik.errors import UsageError
+from autolik.errors import DataError, UsageError
 
 MAX_ROWS = 40  # beyond this many features, the table groups rows by support and family
 
@@ -114,7 +114,8 @@ def summary_lines(prof, rec) -> list[str]:
               help="Write per-feature histograms with the chosen density to this PNG file.")
 @click.option("--sample-rows", default=5000, show_default=True, type=int,
               help="Rows sampled for the quick likelihood fits.")
-def inspect_command(file, key, as_json, plot, sample_rows):
+@click.option("--force", is_flag=True, help="Replace an existing --plot file.")
+def inspect_command(file, key, as_json, plot, sample_rows, force):
     """Profile FILE (.npy, .npz, .csv, .tsv, .parquet) and recommend a decoder likelihood."""
     if sample_rows < 10:
         raise UsageError(f"--sample-rows must be at least 10, got {sample_rows}")
@@ -123,6 +124,8 @@ def inspect_command(file, key, as_json, plot, sample_rows):
             raise UsageError(f"--plot {plot}: expected a file ending in .png")
         if Path(plot).exists() and Path(file).exists() and Path(plot).resolve() == Path(file).resolve():
             raise UsageError(f"--plot {plot} is the input file; choose another output path")
+        if Path(plot).exists() and not force:
+            raise DataError(f"--plot {plot} already exists; pass --force to replace it, or choose another path")
     from autolik.analysis.recommend import recommend
 
     prof = _profile(file, key, sample_rows)

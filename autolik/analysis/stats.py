@@ -534,9 +534,9 @@ def _lattice_entry(known: np.ndarray, wdt: np.dtype):
         return None
     core = kw[i:e]
     one = wdt.type(1)
-    v0, inv_h = core[0], one / wdt.type(h)
     ks = np.arange(core.size).astype(wdt)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # a subnormal step overflows 1/h: inf, and the check below fails
+        v0, inv_h = core[0], one / wdt.type(h)
         if not np.array_equal(np.rint((core - v0) * inv_h), ks):
             return None  # the index map must send each known value to its own lattice point
         den = np.rint(1.0 / h)

@@ -11,17 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from autolik.plots import pyplot, save
+
 N_IMAGES = 10
 MAX_FEATURES = 12
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _as_images(x: np.ndarray, image_shape: tuple) -> np.ndarray:
@@ -44,7 +37,7 @@ def image_grid(rows: list[tuple[str, np.ndarray]], path, image_shape: tuple, vra
         vrange: (low, high) data range mapped to black..white; default: the first row's range.
         title: figure title.
     """
-    plt = _plt()
+    plt = pyplot()
     imgs = [(label, _as_images(a, image_shape)) for label, a in rows]
     n = max(len(a) for _, a in imgs)
     lo, hi = vrange if vrange is not None else (float(np.nanmin(imgs[0][1])), float(np.nanmax(imgs[0][1])))
@@ -61,12 +54,7 @@ def image_grid(rows: list[tuple[str, np.ndarray]], path, image_shape: tuple, vra
                 img = np.clip((a[c] - lo) / (hi - lo), 0.0, 1.0)
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
         axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path, title)
 
 
 def feature_histograms(data: np.ndarray, overlays: list[tuple[str, np.ndarray]], names: list[str], path,
@@ -79,7 +67,7 @@ def feature_histograms(data: np.ndarray, overlays: list[tuple[str, np.ndarray]],
         names: feature names.
         path: PNG file to write.
     """
-    plt = _plt()
+    plt = pyplot()
     data = np.asarray(data, dtype=np.float64).reshape(len(data), -1)
     d = min(data.shape[1], MAX_FEATURES)
     ncol = min(4, d)
@@ -102,17 +90,12 @@ def feature_histograms(data: np.ndarray, overlays: list[tuple[str, np.ndarray]],
         ax.set_title(str(names[j]) if j < len(names) else f"x{j}", fontsize=9)
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path, title)
 
 
 def learning_curves(histories: list[tuple[str, object]], path) -> Path:
     """One panel per candidate: training and validation loss per epoch (model-space units of that candidate)."""
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     n = max(1, len(histories))
@@ -134,12 +117,8 @@ def learning_curves(histories: list[tuple[str, object]], path) -> Path:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7)
-    fig.suptitle("loss per epoch (each candidate in its own model-space units; compare the table, not these)",
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path, "loss per epoch (each candidate in its own model-space units; compare the table, "
+                           "not these)", title_size=9)
 
 
 def write_figures(comp, out) -> dict[str, str]:

@@ -8,21 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from autolik.errors import UsageError
+from autolik.plots import pyplot, save
 
 MAX_PANELS = 16
 MAX_LEVELS = 300
-
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError("--plot needs matplotlib; install it with: pip install 'autolik[plot]'") from None
-    return plt
 
 
 def _panels(prof, rec) -> list[tuple[str, np.ndarray, object]]:
@@ -71,7 +60,7 @@ def _overlay(ax, x: np.ndarray, c) -> None:
 
 def plot_inspect(prof, rec, path) -> None:
     """Write the figure to ``path`` (PNG). Overlay failures leave the plain histogram."""
-    plt = _pyplot()
+    plt = pyplot()
     panels = _panels(prof, rec)
     ncols = min(4, len(panels))
     nrows = int(np.ceil(len(panels) / ncols))
@@ -98,7 +87,4 @@ def plot_inspect(prof, rec, path) -> None:
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     total = f" ({len(panels)} panels of {prof.n_features} features)" if prof.n_features > MAX_PANELS else ""
-    fig.suptitle(f"{prof.source}: {rec.likelihood}{total}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save(fig, path, f"{prof.source}: {rec.likelihood}{total}", dpi=80)

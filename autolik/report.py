@@ -2,11 +2,13 @@
 (``report.md``, the PNG figures, ``leaderboard.json``)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
 
 from autolik.errors import DataError
+from autolik.jsonable import jsonable
 
 MD_COLUMNS = (  # (header, leaderboard field, digits)
     ("candidate", "candidate", None), ("likelihood", "likelihood", None), ("activation", "activation", None),
@@ -125,25 +127,19 @@ def write_report(comp, out, force: bool = False) -> Path:
     """Write report.md, leaderboard.json and the figures of ``comp`` into ``out``; returns report.md's path."""
     out = check_out_dir(out, force)
     out.mkdir(parents=True, exist_ok=True)
-    try:
+    if importlib.util.find_spec("matplotlib") is None:  # matplotlib is an optional extra
+        figures = {}
+        comp.notes.append("no figures: matplotlib is not installed (pip install 'autolik[plot]')")
+    else:
         from autolik.plots.compare import write_figures
 
         figures = write_figures(comp, out)
-    except ModuleNotFoundError as e:  # matplotlib is an optional extra
-        if e.name != "matplotlib":
-            raise
-        figures = {}
-        comp.notes.append("no figures: matplotlib is not installed (pip install 'autolik[plot]')")
-    (out / "leaderboard.json").write_text(json.dumps(_jsonable(comp.to_dict()), indent=2, allow_nan=False))
+    (out / "leaderboard.json").write_text(json.dumps(jsonable(comp.to_dict()), indent=2, allow_nan=False))
     path = out / "report.md"
     path.write_text(report_markdown(comp, {k: Path(v).name for k, v in figures.items()}))
     return path
 
 
-def _jsonable(o):
-    from autolik.cli import to_jsonable
-
-    return to_jsonable(o)
 
 
 def verdict(comp) -> str:

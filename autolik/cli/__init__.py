@@ -49,10 +49,7 @@ def cli():
 
 def emit_json(obj) -> None:
     """Write exactly one JSON document to stdout."""
-    click.echo(json.dumps(to_jsonable(obj), indent=2, allow_nan=False))
-
-
-to_jsonable = jsonable  # kept under this name for callers of the CLI module
+    click.echo(json.dumps(jsonable(obj), indent=2, allow_nan=False))
 
 
 def main() -> None:  # console-script entry point

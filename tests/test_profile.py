@@ -18,7 +18,7 @@ def mixed():
     return x
 
 
-@pytest.mark.parametrize("chunk_rows,workers", [(None, 1), (333, 1), (333, 2)])
+@pytest.mark.parametrize("chunk_rows,workers", [(None, 1), (333, 1), (333, 2), (1500, 2)])
 def test_fields(mixed, chunk_rows, workers):
     p = profile(mixed, chunk_rows=chunk_rows, sample_rows=500, workers=workers)
     f = p.features
@@ -41,9 +41,12 @@ def test_fields(mixed, chunk_rows, workers):
     assert np.all(np.diff(p.sample_index) > 0)
 
 
-def test_same_answer_whatever_the_chunking(mixed):
-    a, b = profile(mixed, chunk_rows=97, workers=2), profile(mixed)
+@pytest.mark.parametrize("chunk_rows,workers", [(97, 2), (1100, 2), (1100, 3)])
+def test_same_answer_whatever_the_chunking(mixed, chunk_rows, workers):
+    """Chunks of 1100 rows are split between worker threads (C kernel) and overlap the merging."""
+    a, b = profile(mixed, chunk_rows=chunk_rows, workers=workers), profile(mixed, workers=1)
     for fa, fb in zip(a.features, b.features):
+        assert fa.distinct_values == fb.distinct_values and fa.grid_step == fb.grid_step
         assert fa.n_distinct == fb.n_distinct and fa.is_integer == fb.is_integer
         assert fa.variance == pytest.approx(fb.variance, rel=1e-9, nan_ok=True)
     np.testing.assert_array_equal(a.sample, b.sample)
@@ -85,13 +88,12 @@ def test_inspect_assigns_supports_and_passes_profiles_through(mixed):
     assert p.features[1].support == "count"
 
 
-def test_default_workers_follow_idle_cores(monkeypatch):
+def test_default_workers_are_the_usable_cores_up_to_two(monkeypatch):
     import os
 
     from autolik.analysis import profile as P
 
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
-    assert P._idle_cores(2) == 2
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 1.9, 1.9))
-    assert P._idle_cores(2) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert P._usable_cores(2) == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert P._usable_cores(2) == 1

@@ -3,7 +3,17 @@ import numpy as np
 import pytest
 import scipy.stats as ss
 
+from autolik.analysis import kernel
 from autolik.analysis.stats import PartialStats, grid_step
+
+
+@pytest.fixture(autouse=True, params=["c", "numpy"])
+def backend(request, monkeypatch):
+    """Every test here runs on the C kernel and on its numpy reference."""
+    if request.param == "c" and kernel._kernel is None:
+        pytest.skip("built without the C kernel")
+    monkeypatch.setenv("AUTOLIK_KERNEL", request.param)
+    return request.param
 
 
 def _data(dtype, seed=0, n=3000):

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from autolik.analysis.stats import CAP, PartialStats
+from autolik.analysis.stats import CAP, ChunkPass, PartialStats
 
 
 @dataclass
@@ -82,6 +82,7 @@ class Profile:
 
 
 CHUNK_BYTES = 64 << 20
+FIRST_ROWS = 8192  # rows of the first chunk: more than the 1.25 * CAP values the distinct check sorts
 MAX_DISTINCT_VALUES = 64
 
 
@@ -94,8 +95,9 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
         chunk_rows: rows per chunk (default: ~64 MB of the data's dtype).
         sample_rows: size m of the seeded row sample kept in ``Profile.sample``.
         seed: seed of the row sample.
-        workers: threads summarising chunks in parallel (default: up to 2, on cores that are
-            idle by the load average); results merge in chunk order, so they do not depend on this.
+        workers: threads for the fused pass (default: the usable cores, up to 2). With two or
+            more, each chunk's pass is split between them and runs while this thread finishes
+            the previous chunk; the statistics do not depend on it beyond float rounding.
 
     Returns:
         A :class:`Profile` with every statistic filled in except ``support``/``support_detail``
@@ -111,28 +113,33 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     sample = np.empty((len(idx), d), np.float64)
     acc = PartialStats(d, CAP)
 
-    def summarise(r0: int, hint: PartialStats) -> PartialStats:
-        chunk = x[r0:r0 + rows]
-        part = PartialStats.of(chunk, CAP, hint=hint)
+    def finish(r0: int, job: ChunkPass) -> None:
+        acc._absorb(job.finish())
+        chunk = job.x
         lo, hi = np.searchsorted(idx, [r0, r0 + len(chunk)])
         sample[lo:hi] = chunk[idx[lo:hi] - r0]
         release_rows(x, r0, r0 + len(chunk))
-        return part
 
-    starts = list(range(0, n, rows))
-    n_workers = max(1, min(workers or _idle_cores(2), len(starts)))
-    if n_workers == 1:
-        for r0 in starts:
-            acc._absorb(summarise(r0, acc))
-    else:
-        with ThreadPoolExecutor(n_workers) as pool:
-            pending = []
-            for r0 in starts:
-                pending.append(pool.submit(summarise, r0, acc.hints()))
-                if len(pending) > n_workers:
-                    acc._absorb(pending.pop(0).result())
-            for job in pending:
-                acc._absorb(job.result())
+    # a short first chunk finds the settled features (over the cap, not integer) cheaply; later
+    # chunks skip those checks
+    starts = [0] + list(range(min(rows, FIRST_ROWS), n, rows))
+    ends = starts[1:] + [n]
+    n_workers = max(1, min(workers or _usable_cores(2), len(starts)))
+    pool = ThreadPoolExecutor(n_workers) if n_workers > 1 else None
+    try:
+        finish(0, ChunkPass(x[:ends[0]], acc).run(pool, n_workers))
+        pending = None
+        for r0, r1 in zip(starts[1:], ends[1:]):
+            # the fused pass over this chunk runs on the workers while this thread finishes the last
+            job = ChunkPass(x[r0:r1], acc).start(pool, n_workers)
+            if pending is not None:
+                finish(*pending)
+            pending = (r0, job)
+        if pending is not None:
+            finish(*pending)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     prof = _assemble(ds, acc)
     prof.sample, prof.sample_index = sample, idx
     prof.onehot_blocks = _onehot_blocks(x, prof.features, rows)
@@ -142,21 +149,13 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     return prof
 
 
-def _idle_cores(limit: int) -> int:
-    """Cores not already busy (usable cores minus the 1-minute load average), 1..limit.
-
-    Threads summarising chunks only pay off on idle cores: on a core another process keeps busy
-    they contend for it (and for the GIL between numpy calls) and the pass gets slower.
-    """
+def _usable_cores(limit: int) -> int:
+    """Cores this process may run on, 1..limit."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:
         n = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        busy = 0.0
-    return max(1, min(int(limit), n, int(n - busy + 0.5)))
+    return max(1, min(int(limit), n))
 
 
 def inspect(X, key: str | None = None, **options) -> Profile:

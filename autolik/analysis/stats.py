@@ -9,22 +9,22 @@ a memory-mapped file, or workers, combine into the statistics of the whole array
 Moments merge with the pairwise formulas of Chan, Golub & LeVeque (1979), "Updating formulae and a
 pairwise algorithm for computing sample variances", extended to third and fourth order by Pebay
 (2008), "Formulas for robust, one-pass parallel computation of covariances and arbitrary-order
-statistical moments" (Sandia SAND2008-6212). Running totals are float64. Within a block of at most
-``BLOCK_ROWS`` rows, float32 data is centred on the block mean and its power sums are taken in
-float32 (cache-sized, a few hundred terms), then promoted; float64 data stays float64.
+statistical moments" (Sandia SAND2008-6212). Running totals are float64. Within a chunk, each
+column is shifted by K (the mean of its first rows) and the power sums of ``x - K`` are taken in
+one fused pass (:mod:`autolik.analysis.kernel`), in the working dtype over blocks of 256 rows and
+promoted to float64 per block; columns where that would lose precision are redone in float64.
 """
 from __future__ import annotations
 
 import copy
-import threading
 
 import numpy as np
 
+from autolik.analysis import kernel
+from autolik.analysis.kernel import Sums
+from autolik.analysis.lattice import grid_step, lattice_params
+
 CAP = 4096  # distinct values tracked exactly per feature
-BLOCK_ROWS = 1024  # rows per block: temporaries stay in cache, float32 partial sums stay short
-BLOCK_BYTES = 1 << 20
-# spreads for which fourth powers of deviations neither overflow nor underflow in the working dtype
-_F32_SAFE, _F64_SAFE = (1e-8, 1e8), (1e-70, 1e70)
 
 
 def work_dtype(dtype: np.dtype) -> np.dtype:
@@ -58,16 +58,15 @@ class PartialStats:
         self.integer, self.increasing, self.decreasing = (np.ones(d, bool) for _ in range(3))
         self.first, self.last = np.full(d, np.nan), np.full(d, np.nan)
         self.distinct: list[np.ndarray | None] = [np.empty(0)] * d
-        self._lattice: dict = {}  # feature -> (distinct array, _LatticeEntry): see _lattice_plan
+        self._lattice: dict = {}  # feature -> recent lattice entries: see lattice.lattice_params
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def of(cls, x, cap: int = CAP, hint: "PartialStats | None" = None) -> "PartialStats":
         """Statistics of ``x``, array-like of shape (n_rows, n_features) (1-D: one feature).
 
-        ``hint``: running statistics of other rows (see :meth:`hints`); checks they have settled
-        (over the cap, not integer, not monotone) are skipped, so the result is only meant to be
-        merged into them.
+        ``hint``: running statistics of other rows; checks they have settled (over the cap, not
+        integer, not monotone) are skipped, so the result is only meant to be merged into them.
         """
         x = np.asarray(x)
         x = x.reshape(len(x), -1)
@@ -82,13 +81,6 @@ class PartialStats:
         x = np.asarray(x)
         self._absorb(_chunk_stats(x.reshape(len(x), -1), self))
         return self
-
-    def hints(self) -> "PartialStats":
-        """A frozen copy of the settled checks (flags, distinct sets) to hand to a worker."""
-        h = copy.copy(self)
-        h.integer, h.increasing, h.decreasing = self.integer.copy(), self.increasing.copy(), self.decreasing.copy()
-        h.n_distinct_seen, h.distinct = self.n_distinct_seen.copy(), list(self.distinct)
-        return h
 
     def merge(self, other: "PartialStats") -> "PartialStats":
         """Statistics of the union of both row sets (``self`` rows first); neither input changes."""
@@ -148,6 +140,8 @@ class PartialStats:
             if v is u or v.size == 0:
                 continue
             w = np.union1d(u, v) if u.size else v
+            if len(w) == len(u):
+                continue  # nothing new: keep the same object (its lattice entry stays cached)
             self.n_distinct_seen[j] = len(w)
             self.distinct[j] = w if len(w) <= self.cap else None
 
@@ -198,161 +192,125 @@ class PartialStats:
         return out
 
 
-# ---------------------------------------------------------------------- lattice detection
-
-
-def grid_step(values, integer: bool = False, eps: float = np.finfo(np.float64).eps,
-              max_points: float = 1e6) -> float | None:
-    """The step h of the lattice the sorted distinct ``values`` sit on (a robust float gcd).
-
-    Integers give their gcd (1 for counts, 255 for {0, 255}). Other values use Euclid's
-    algorithm on the distinct differences with a tolerance of a few ulps of the largest value,
-    then check every value lies within tolerance of ``v0 + k h``. Returns None with fewer than two
-    values, or when the "lattice" would need more than ``max_points`` points (continuous data).
-
-    Args:
-        values: sorted distinct finite values, array of shape (k,).
-        integer: all values are integers (use the exact integer gcd).
-        eps: machine epsilon of the data's precision (float32 data needs a looser tolerance).
-    """
-    v = np.asarray(values, dtype=np.float64)
-    if v.size < 2:
-        return None
-    with np.errstate(over="ignore", invalid="ignore"):
-        d = np.diff(v)
-        span = v[-1] - v[0]
-    if not np.isfinite(span):
-        return None
-    if integer and span < 2.0 ** 62:
-        return float(np.gcd.reduce(d.astype(np.int64)))
-    scale = max(abs(v[0]), abs(v[-1]))
-    tol = 16 * eps * scale + np.finfo(np.float64).tiny
-    diffs = np.unique(d)
-    g = float(diffs[0])
-    for x in diffs[1:256]:
-        a, b = float(x), g
-        while b > tol:
-            r = a % b
-            if r > b - tol:
-                r = 0.0
-            a, b = b, r
-        g = a
-        if g <= 64 * tol:
-            return None
-    span = v[-1] - v[0]
-    if g <= 64 * tol or span / g > max_points:
-        return None
-    k = np.rint((v - v[0]) / g)
-    if np.max(np.abs(v - v[0] - k * g)) > 8 * tol + 1e-9 * g:
-        return None
-    return float(span / k[-1])
-
-
-# ---------------------------------------------------------------------- the per-chunk kernel
-
-_local = threading.local()
-
-
-def _buffers(rows: int, d: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Two reusable (rows, d) work arrays per thread (fresh allocations would page-fault)."""
-    key = (rows, d, np.dtype(dtype).str)
-    if getattr(_local, "key", None) != key:
-        _local.key, _local.bufs = key, (np.empty((rows, d), dtype), np.empty((rows, d), dtype))
-    return _local.bufs
+# ---------------------------------------------------------------------- the per-chunk pass
 
 
 def _chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
-    """Statistics of the rows of x (m, d); ``hint`` (running totals) prunes settled checks.
+    """Statistics of the rows of x (m, d); ``hint`` (running totals) prunes settled checks."""
+    return ChunkPass(x, hint).run().finish()
 
-    Columns are shifted by one value K per chunk (the first block's mean) and power sums of ``x - K`` accumulate block by block; columns with NaN/inf, or a spread
-    whose fourth power would leave the working dtype's range, go through a masked float64 path.
+
+class ChunkPass:
+    """The statistics of one chunk in three steps: ``ChunkPass(x, hint).run().finish()``.
+
+    One fused pass (:class:`autolik.analysis.kernel.Sums`, in :meth:`run`) gives counts,
+    min/max, zeros, the integer check, lattice membership of values against the hint's distinct
+    sets, and the power sums of ``x - K`` (K: the mean of the finite values in the first rows).
+    :meth:`finish` turns them into a :class:`PartialStats`: columns whose spread around K would
+    overflow or underflow fourth powers in the working dtype, or whose raw-to-central conversion
+    cancelled, are recomputed exactly in float64; monotonicity and distinct sets are added.
+    The C kernel releases the GIL, so the pass can be split between threads and run while the
+    caller finishes another chunk: ``job = ChunkPass(x, hint).start(pool, parts)``, later
+    ``job.finish()``.
     """
-    m, d = x.shape
-    wdt = work_dtype(x.dtype)
-    st = PartialStats(d, hint.cap)
-    st.n_rows = m
-    st.eps = max(float(np.finfo(wdt).eps), float(np.finfo(x.dtype).eps) if x.dtype.kind == "f" else 0.0)
-    if hint.n_rows:
-        st.integer = hint.integer.copy()
-        st.increasing, st.decreasing = hint.increasing.copy(), hint.decreasing.copy()
-    st.first, st.last = x[0].astype(np.float64), x[-1].astype(np.float64)
-    check_int = x.dtype.kind == "f"
-    lo, hi = _F32_SAFE if wdt == np.float32 else _F64_SAFE
-    sums, cnt, zeros = np.zeros((4, d)), np.zeros(d, np.int64), np.zeros(d, np.int64)
-    slow = PartialStats(d)
-    rows = int(min(BLOCK_ROWS, max(16, BLOCK_BYTES // max(1, d * wdt.itemsize))))
-    buf1, buf2 = _buffers(rows, d, wdt)
-    k = None
-    plan = _lattice_plan(hint, wdt) if hint.n_rows and x.dtype == wdt else None
-    for b0 in range(0, m, rows):
-        xb = x[b0:b0 + rows]
-        xb = xb.astype(wdt) if xb.dtype != wdt else xb
-        b = xb.shape[0]
+
+    def __init__(self, x: np.ndarray, hint: PartialStats):
+        x = np.asarray(x)  # a plain view of memmap rows: column slices of a memmap are slow to make
+        self.x, self._jobs, self._pieces = x, [], []
+        # what finish() needs of the hint, as it is now (the caller may absorb other chunks meanwhile)
+        self.known = list(hint.distinct) if hint.n_rows else None
+        self.seen = hint.n_distinct_seen.copy()
+        m, d = x.shape
+        self.wdt = wdt = work_dtype(x.dtype)
+        st = self.st = PartialStats(d, hint.cap)
+        st.n_rows = m
+        st.eps = max(float(np.finfo(wdt).eps), float(np.finfo(x.dtype).eps) if x.dtype.kind == "f" else 0.0)
+        if hint.n_rows:
+            st.integer = hint.integer.copy()
+            st.increasing, st.decreasing = hint.increasing.copy(), hint.decreasing.copy()
+        st.first, st.last = x[0].astype(np.float64), x[-1].astype(np.float64)
+        params, j0, j1, self.tracked = lattice_params(hint.distinct if hint.n_rows else [None] * d, wdt,
+                                                      hint.__dict__.setdefault("_lattice", {}))
+        self.check_int = x.dtype.kind == "f" and bool(st.integer.any())
+        self.sums = Sums(_shift(x[:SHIFT_ROWS], wdt), params, j0, j1, self.check_int)
+
+    def start(self, pool=None, parts: int = 1) -> "ChunkPass":
+        """Begin the fused pass: with a thread ``pool``, ``parts`` row ranges are submitted to it
+        and this returns at once; otherwise the pass runs here."""
+        x = self.x
+        if pool is None or parts < 2 or len(x) < 2 * parts * BLOCK:
+            _fill(self.sums, x, self.wdt)
+            return self
+        cuts = [len(x) * i // parts // BLOCK * BLOCK for i in range(parts)] + [len(x)]
+        self._pieces = self.sums.split(parts)
+        self._jobs = [pool.submit(_fill, p, x[a:b], self.wdt) for p, a, b in zip(self._pieces, cuts, cuts[1:])]
+        return self
+
+    def run(self, pool=None, parts: int = 1) -> "ChunkPass":
+        """The fused pass, waited for."""
+        return self.start(pool, parts)._join()
+
+    def _join(self) -> "ChunkPass":
+        for job in self._jobs:
+            job.result()
+        for piece in self._pieces:
+            self.sums.absorb(piece)
+        self._jobs, self._pieces = [], []
+        return self
+
+    def finish(self) -> PartialStats:
+        """The chunk's statistics (waits for the fused pass if it was started on a pool)."""
+        self._join()
+        x, st, sums, k = self.x, self.st, self.sums, self.sums.k
+        st.n_nan, st.n_posinf, st.n_neginf, st.n_zero = (sums.count(c).copy() for c in ("nan", "posinf", "neginf", "zero"))
+        st.count = len(x) - st.n_nan - st.n_posinf - st.n_neginf
+        st.min, st.max = sums.lo.astype(np.float64), sums.hi.astype(np.float64)
+        if self.check_int:
+            st.integer &= sums.count("nonint") == 0
+        lo, hi = _F32_SAFE if self.wdt == np.float32 else _F64_SAFE
         with np.errstate(all="ignore"):
-            mn, mx = xb.min(0), xb.max(0)
-            if k is None:
-                k = _shift(xb, mn, mx, wdt)
-            spread = np.maximum(mx - k, k - mn).astype(np.float64)
-            ok = (spread <= hi) & ((spread >= lo) | (spread == 0))
-            if plan is not None:
-                plan.block(xb, mn, mx, ok, buf1, buf2)
-            dev = np.subtract(xb, k, out=buf1[:b])
-            sq = np.multiply(dev, dev, out=buf2[:b])
-            part = (dev.sum(0), sq.sum(0), np.einsum("ij,ij->j", sq, dev), np.einsum("ij,ij->j", sq, sq))
-        z = np.add.reduce(np.equal(xb, 0).view(np.uint8), axis=0, dtype=np.uint16)
-        if ok.all():
-            sums += part
-            cnt += b
-            zeros += z
-            np.minimum(st.min, mn, out=st.min)
-            np.maximum(st.max, mx, out=st.max)
-        else:
-            sums += np.where(ok, part, 0.0)
-            cnt += np.where(ok, b, 0)
-            zeros += np.where(ok, z, 0)
-            np.minimum(st.min, np.where(ok, mn, np.inf), out=st.min)
-            np.maximum(st.max, np.where(ok, mx, -np.inf), out=st.max)
-            bad = np.flatnonzero(~ok)
-            slow._absorb(_slow_stats(xb[:, bad].astype(np.float64), bad, d), distinct=False)
-            st.integer[bad] &= slow.integer[bad]
-        if check_int:
-            cand = np.flatnonzero(st.integer & ok)
-            if cand.size:
-                xc = xb if cand.size == d else xb[:, cand]
-                st.integer[cand] = np.logical_and.reduce(np.rint(xc) == xc, axis=0)
-        mono = np.flatnonzero(st.increasing | st.decreasing)
-        if mono.size:
-            xm = xb if mono.size == d else xb[:, mono]
-            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN (not monotone); 1e308 - -1e308 is inf (sign kept)
-                dx = np.diff(np.vstack([x[b0 - 1, mono].astype(wdt), xm]) if b0 else xm, axis=0)
-            st.increasing[mono] &= np.logical_and.reduce(dx > 0, axis=0)
-            st.decreasing[mono] &= np.logical_and.reduce(dx < 0, axis=0)
-    redo = _unstable(st, _finish_sums(st, sums, cnt, zeros, k))
-    if redo.size:  # the shift was far from these columns' mean: recompute them exactly
-        _reset(st, redo)
-        _reset(slow, redo)
-        slow._absorb(_slow_stats(x[:, redo].astype(np.float64), redo, d), distinct=False)
-    if slow.n_rows:
-        _merge_moments(st, slow)
-    _chunk_distinct(x, st, hint, plan)
-    return st
+            spread = np.maximum(st.max - k, k - st.min)
+        extreme = (st.count > 0) & ~((spread <= hi) & ((spread >= lo) | (spread == 0)))
+        redo = np.union1d(np.flatnonzero(extreme), _unstable(st, _finish_sums(st, sums.sums, k)))
+        if redo.size:
+            _exact_moments(x, st, redo)
+        _monotone(x, st, self.wdt)
+        _chunk_distinct(x, st, self.known, self.seen, sums, self.tracked)
+        return st
 
 
-def _shift(xb: np.ndarray, mn, mx, wdt) -> np.ndarray:
-    """Per-column shift: the first block's mean (its midrange where that is not finite)."""
+def _fill(sums: Sums, x: np.ndarray, wdt: np.dtype) -> None:
+    """Add rows x to ``sums``, converting them to the working dtype a few MB at a time."""
+    if x.dtype == wdt:
+        sums.add(x)
+        return
+    rows = max(BLOCK, (SLAB_BYTES // max(1, x.shape[1] * wdt.itemsize)) // BLOCK * BLOCK)
+    for r in range(0, len(x), rows):
+        sums.add(x[r:r + rows].astype(wdt))
+
+
+BLOCK = kernel.BLOCK
+SHIFT_ROWS = 32  # rows whose mean is the shift K; a K far from a column's mean is caught by _unstable
+SLAB_BYTES = 4 << 20  # data converted to the working dtype at a time
+# spreads for which fourth powers of deviations neither overflow nor underflow in the working dtype
+_F32_SAFE, _F64_SAFE = (1e-8, 1e8), (1e-70, 1e70)
+
+
+def _shift(xb: np.ndarray, wdt: np.dtype) -> np.ndarray:
+    """Per-column shift K: the mean of the finite values of the first rows ``xb`` (0 if none)."""
     with np.errstate(all="ignore"):
-        k = xb.sum(0, dtype=np.float64) / len(xb)
-        mid = np.where(np.isfinite(mn) & np.isfinite(mx), mn / 2 + mx / 2, 0.0)
-        return np.nan_to_num(np.where(np.isfinite(k), k, mid)).astype(wdt)
+        y = xb.astype(np.float64)
+        fin = np.isfinite(y)
+        k = np.where(fin, y, 0.0).sum(0) / np.maximum(fin.sum(0), 1)
+        return np.nan_to_num(k, posinf=0.0, neginf=0.0).astype(wdt)
 
 
-def _finish_sums(st: PartialStats, sums, cnt, zeros, k) -> np.ndarray:
-    """Power sums of x - K over the fast blocks -> count, mean, central moment sums; returns mean - K."""
-    n = cnt.astype(np.float64)
+def _finish_sums(st: PartialStats, sums: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Power sums of x - K -> mean and central moment sums; returns mean - K."""
+    n = st.count.astype(np.float64)
     s1, s2, s3, s4 = sums
     with np.errstate(all="ignore"):
         a = np.where(n > 0, s1 / np.maximum(n, 1), 0.0)
-        st.count, st.n_zero = cnt, zeros
         st.mean = np.where(n > 0, np.asarray(k, np.float64) + a, 0.0)
         st.m2 = s2 - n * a * a
         st.m3 = s3 - 3 * a * s2 + 2 * n * a ** 3
@@ -372,20 +330,15 @@ def _unstable(st: PartialStats, a: np.ndarray) -> np.ndarray:
     return np.flatnonzero(bad)
 
 
-def _reset(st: PartialStats, cols: np.ndarray) -> None:
-    for name in ("count", "n_nan", "n_posinf", "n_neginf", "n_zero"):
-        getattr(st, name)[cols] = 0
-    st.min[cols], st.max[cols] = np.inf, -np.inf
-    st.mean[cols] = st.m2[cols] = st.m3[cols] = st.m4[cols] = 0.0
-
-
-def _merge_moments(a: PartialStats, b: PartialStats) -> None:
-    """Chan/Pebay merge of b's counts and moments into a (rows and flags left to the caller)."""
-    keep = {k: copy.copy(getattr(a, k)) for k in ("n_rows", "integer", "increasing", "decreasing", "first", "last")}
-    a.n_rows = 1  # non-empty, so _absorb takes the merge branch; flags are restored below
-    a._absorb(b, distinct=False)
-    for k, v in keep.items():
-        setattr(a, k, v)
+def _exact_moments(x: np.ndarray, st: PartialStats, cols: np.ndarray) -> None:
+    """Recompute mean and moment sums of columns ``cols`` in float64, a slab of rows at a time."""
+    d = st.n_features
+    acc = PartialStats(d)
+    rows = max(1, SLAB_BYTES // (8 * len(cols)))
+    for r in range(0, len(x), rows):
+        acc._absorb(_slow_stats(x[r:r + rows, cols].astype(np.float64), cols, d), distinct=False)
+    for name in ("mean", "m2", "m3", "m4"):
+        getattr(st, name)[cols] = getattr(acc, name)[cols]
 
 
 def _slow_stats(y: np.ndarray, idx: np.ndarray, d: int) -> PartialStats:
@@ -422,25 +375,46 @@ def _slow_stats(y: np.ndarray, idx: np.ndarray, d: int) -> PartialStats:
     return out
 
 
-def _chunk_distinct(x: np.ndarray, st: PartialStats, hint: PartialStats, plan: "_LatticePlan | None" = None) -> None:
+def _monotone(x: np.ndarray, st: PartialStats, wdt: np.dtype) -> None:
+    """Strict monotonicity of the rows, checked on a short prefix first (most columns fail there)."""
+    mono = np.flatnonzero(st.increasing | st.decreasing)
+    r0, rows = 0, 64
+    while mono.size and r0 < len(x) - 1:
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: not monotone
+            dx = np.diff(x[r0:r0 + rows + 1, mono].astype(wdt), axis=0)
+        st.increasing[mono] &= np.logical_and.reduce(dx > 0, axis=0)
+        st.decreasing[mono] &= np.logical_and.reduce(dx < 0, axis=0)
+        mono = mono[(st.increasing | st.decreasing)[mono]]
+        r0, rows = r0 + rows, max(rows, SLAB_BYTES // max(1, 8 * mono.size))
+
+
+def _chunk_distinct(x: np.ndarray, st: PartialStats, known: list | None, seen: np.ndarray, sums: Sums,
+                    tracked: np.ndarray) -> None:
     """Distinct finite values per feature for this chunk; settled features are skipped.
 
-    Integer features with a small range are counted with one ``bincount`` over all of them;
-    others use ``np.unique``, first on a prefix of the rows so continuous features leave the
-    tracking after sorting only ``1.25 * cap`` values.
+    A feature whose running set has a lattice core (``tracked``) takes the values the fused pass
+    recorded off it that are not in the known set (only meaningful merged into the totals). Integer features with a small range are counted with one
+    ``bincount`` over all of them; others use ``np.unique``, first on a prefix of the rows so
+    continuous features leave the tracking after sorting only ``1.25 * cap`` values.
     """
+    d = st.n_features
+    known_sets = known if known is not None else [np.empty(0)] * d
+    # settled (None) sets stay None; tracked ones get what is new (below), else nothing
+    st.distinct = [None if u is None else _EMPTY for u in known_sets]
+    if known is not None:
+        st.n_distinct_seen = seen.copy()
+    recorded = sums.off_lattice()
+    if recorded is not None:
+        # the chunk's values are in known | new, and known is already in the totals this is merged
+        # into: the new values alone stand for the chunk
+        for j, u in _group(*_unknown(*recorded, known_sets)).items():
+            st.n_distinct_seen[j] = len(known_sets[j]) + len(u)
+            st.distinct[j] = u if st.n_distinct_seen[j] <= st.cap else None
+    else:
+        tracked = np.zeros(d, bool)
     counted, sorted_ = [], []
-    for j in range(st.n_features):
-        known = hint.distinct[j] if hint.n_rows else np.empty(0)
-        if known is None:
-            st.distinct[j] = None
-            st.n_distinct_seen[j] = hint.n_distinct_seen[j]
-        elif _covers(known, st, j):
-            st.distinct[j] = known
-            st.n_distinct_seen[j] = len(known)
-        elif plan is not None and plan.settle(j, known, st):
-            pass
-        elif st.integer[j] and st.count[j] == len(x) and -INT_SPAN < st.min[j] <= st.max[j] < st.min[j] + INT_SPAN:
+    for j in [j for j in range(d) if known_sets[j] is not None and not tracked[j]]:
+        if st.integer[j] and st.count[j] == len(x) and -INT_SPAN < st.min[j] <= st.max[j] < st.min[j] + INT_SPAN:
             counted.append(j)
         else:
             sorted_.append(j)
@@ -456,7 +430,42 @@ def _chunk_distinct(x: np.ndarray, st: PartialStats, hint: PartialStats, plan: "
         st.distinct[j] = u if len(u) <= st.cap else None
 
 
+def _unknown(cols: np.ndarray, vals: np.ndarray, known_sets: list) -> tuple[np.ndarray, np.ndarray]:
+    """The (feature, value) pairs whose value is not in that feature's known set (one sort)."""
+    if not cols.size:
+        return cols, vals
+    cols, vals = _dedup(cols, vals.astype(np.float64))
+    feats = np.unique(cols)
+    sets = [known_sets[j] for j in feats]
+    kc = np.repeat(feats, [len(u) for u in sets])
+    allc, allv = np.concatenate([kc, cols]), np.concatenate(sets + [vals])
+    order = np.lexsort((np.arange(allc.size) >= kc.size, allv, allc))  # known pairs sort first
+    c, v = allc[order], allv[order]
+    new = order >= kc.size
+    new[1:] &= (c[1:] != c[:-1]) | (v[1:] != v[:-1])  # a recorded pair equal to a known one follows it
+    return c[new], v[new]
+
+
+def _dedup(cols: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (feature, value) pairs, sorted by feature then value."""
+    order = np.lexsort((vals, cols))
+    cols, vals = cols[order], vals[order]
+    keep = np.ones(cols.size, bool)
+    keep[1:] = (cols[1:] != cols[:-1]) | (vals[1:] != vals[:-1])
+    return cols[keep], vals[keep]
+
+
+def _group(cols: np.ndarray, vals: np.ndarray) -> dict[int, np.ndarray]:
+    """Feature -> sorted distinct values, from parallel arrays of features and values."""
+    if not cols.size:
+        return {}
+    cols, vals = _dedup(cols, vals.astype(np.float64))
+    cut = np.flatnonzero(np.diff(cols)) + 1
+    return {int(g[0]): v for g, v in zip(np.split(cols, cut), np.split(vals, cut))}
+
+
 INT_SPAN = 1 << 16  # integer features spanning fewer values are counted, not sorted
+_EMPTY = np.empty(0)
 
 
 def _unique_finite(col: np.ndarray) -> np.ndarray:
@@ -479,197 +488,3 @@ def _distinct_by_counts(x: np.ndarray, st: PartialStats, cols: np.ndarray) -> No
         u = lo[i] + np.flatnonzero(seen[off[i]:off[i] + span[i]]).astype(np.float64)
         st.n_distinct_seen[j] = len(u)
         st.distinct[j] = u if len(u) <= st.cap else None
-
-
-def _covers(known: np.ndarray, st: PartialStats, j: int) -> bool:
-    """Known values are every integer in [lo, hi] and this chunk's integers lie in that range."""
-    return bool(known.size and st.integer[j] and st.count[j] and known[-1] - known[0] + 1 == known.size
-                and st.min[j] >= known[0] and st.max[j] <= known[-1])
-
-
-# ---------------------------------------------------------------------- lattice membership
-#
-# Once a feature's running distinct set is known (<= cap values), later chunks only need the
-# values that are *not* already in it. When that set is a complete lattice -- every integer in
-# [a, b], or every point v0 + k h, k = 0..K -- a value x in [a, b] is in it exactly when it is an
-# integer (checked anyway), or when the lattice point nearest to it, rebuilt in the data's own
-# precision by a formula verified against every known value, equals x. Both tests run inside the
-# moment kernel's block loop while the block is in cache, the second on a contiguous copy of the
-# columns that share one lattice. Only values outside [a, b] or off the lattice are sorted; the
-# chunk's set is then ``known | new``, which merges into the running set exactly as the chunk's
-# own set would (``known`` is already part of it). Anything else keeps the per-chunk path.
-
-
-def _core_run(pos: np.ndarray) -> tuple[int, int]:
-    """Index range [i, e) of the longest run of consecutive integers in sorted ``pos``."""
-    if pos.size < 2:
-        return 0, pos.size
-    cut = np.flatnonzero(np.diff(pos) != 1) + 1
-    starts = np.concatenate([[0], cut])
-    stops = np.concatenate([cut, [pos.size]])
-    i = int(np.argmax(stops - starts))
-    return int(starts[i]), int(stops[i])
-
-
-def _lattice_entry(known: np.ndarray, wdt: np.dtype):
-    """Membership test for ``known`` (sorted distinct float64 values of data in dtype wdt):
-    ("range", a, b) when [a, b] is its longest run of consecutive integers, ("grid", a, b, v0,
-    inv_h, divisor, step) when [a, b] is its longest run of consecutive lattice points, else None.
-    Values outside [a, b] are always sorted; a run shorter than half the set is not used."""
-    kw = known.astype(wdt)
-    if not np.array_equal(kw.astype(np.float64), known) or not np.all(np.isfinite(kw)):
-        return None
-    integral = bool(np.all(np.rint(known) == known))
-    if integral and max(abs(known[0]), abs(known[-1])) < 2.0 ** 24:
-        i, e = _core_run(known)
-        if 2 * (e - i) >= known.size:
-            return ("range", kw[i], kw[e - 1])
-    if known.size < 2:
-        return None
-    h = grid_step(known, integer=integral, eps=float(np.finfo(wdt).eps))
-    if not h:
-        return None
-    i, e = _core_run(np.rint((known - known[0]) / h))
-    if 2 * (e - i) < known.size or e - i < 2:
-        return None
-    core = kw[i:e]
-    one = wdt.type(1)
-    ks = np.arange(core.size).astype(wdt)
-    with np.errstate(all="ignore"):  # a subnormal step overflows 1/h: inf, and the check below fails
-        v0, inv_h = core[0], one / wdt.type(h)
-        if not np.array_equal(np.rint((core - v0) * inv_h), ks):
-            return None  # the index map must send each known value to its own lattice point
-        den = np.rint(1.0 / h)
-        for divisor, step in ((wdt.type(den), one), (one, wdt.type(h))):
-            if divisor > 0 and np.array_equal(ks * step / divisor + v0, core):
-                return ("grid", core[0], core[-1], v0, inv_h, divisor, step)
-    return None
-
-
-class _LatticePlan:
-    """Per-chunk membership tests for the features whose tracked distinct set has a lattice core."""
-
-    def __init__(self, wdt, range_cols, range_a, range_b, grids):
-        self.js: list[np.ndarray] = []  # feature of each collected value
-        self.vals: list[np.ndarray] = []  # values not known to be in the running set
-        self.fallback: set[int] = set()
-        self.range_cols = np.asarray(range_cols, np.int64)
-        self.range_a, self.range_b = np.array(range_a, wdt), np.array(range_b, wdt)
-        self.handled = set(int(j) for j in self.range_cols)
-        self.range_set = set(self.handled)
-        self.groups = []
-        for key, (cols, a, b) in grids.items():
-            cols = np.asarray(cols, np.int64)
-            run = cols[-1] - cols[0] + 1 == cols.size
-            sel = slice(int(cols[0]), int(cols[-1]) + 1) if run else cols
-            self.groups.append((sel, cols, np.array(a, wdt), np.array(b, wdt)) + key)
-            self.handled.update(int(j) for j in cols)
-        self.new: dict[int, np.ndarray] | None = None
-
-    def _outside(self, xb, cols, a, b, mn, mx, ok) -> None:
-        """Collect the values outside [a, b] of columns whose block min/max leave it (columns
-        with NaN/inf in the block are handed to the exact path)."""
-        okc = ok[cols]
-        if not okc.all():
-            self.fallback.update(int(j) for j in cols[~okc])
-        out = np.flatnonzero(((mn[cols] < a) | (mx[cols] > b)) & okc)
-        if out.size == 1:
-            i = int(out[0])
-            col = xb[:, cols[i]]
-            v = col[(col < a[i]) | (col > b[i])]
-            self.js.append(np.full(v.size, cols[i]))
-            self.vals.append(v)
-        elif out.size:
-            xo = xb[:, cols[out]]
-            r, c = np.nonzero((xo < a[out]) | (xo > b[out]))
-            self.js.append(cols[out][c])
-            self.vals.append(xo[r, c])
-
-    def block(self, xb, mn, mx, ok, s1, s2) -> None:
-        if self.range_cols.size:
-            self._outside(xb, self.range_cols, self.range_a, self.range_b, mn, mx, ok)
-        nb = xb.shape[0]
-        for sel, cols, a, b, v0, inv_h, divisor, step in self.groups:
-            self._outside(xb, cols, a, b, mn, mx, ok)
-            xg = s1.reshape(-1)[:nb * cols.size].reshape(nb, cols.size)
-            if isinstance(sel, slice):
-                np.copyto(xg, xb[:, sel])
-            else:
-                np.take(xb, sel, axis=1, out=xg)
-            t = s2.reshape(-1)[:xg.size].reshape(xg.shape)
-            if v0:
-                np.subtract(xg, v0, out=t)
-                t *= inv_h
-            else:
-                np.multiply(xg, inv_h, out=t)
-            np.rint(t, out=t)
-            if step != 1:
-                t *= step
-            if divisor != 1:
-                t /= divisor
-            if v0:
-                t += v0
-            eq = np.equal(t, xg)
-            if not eq.all():
-                r, c = np.nonzero(~eq)
-                self.js.append(cols[c])
-                self.vals.append(xg[r, c])
-
-    def _collect(self) -> dict:
-        """Feature -> sorted distinct finite values collected over the chunk."""
-        if not self.js:
-            return {}
-        js, vals = np.concatenate(self.js), np.concatenate(self.vals).astype(np.float64)
-        fin = np.isfinite(vals)
-        js, vals = js[fin], vals[fin]
-        order = np.lexsort((vals, js))
-        js, vals = js[order], vals[order]
-        keep = np.ones(js.size, bool)
-        keep[1:] = (js[1:] != js[:-1]) | (vals[1:] != vals[:-1])
-        js, vals = js[keep], vals[keep]
-        cut = np.flatnonzero(np.diff(js)) + 1
-        return {int(g[0]): v for g, v in zip(np.split(js, cut), np.split(vals, cut))}
-
-    def settle(self, j: int, known: np.ndarray, st: PartialStats) -> bool:
-        """Set the chunk's distinct set of feature j from ``known`` and the new values; False to
-        leave j to the exact per-chunk path (not planned, fell back, or over the cap)."""
-        if j not in self.handled or j in self.fallback or (j in self.range_set and not st.integer[j]):
-            return False
-        if self.new is None:
-            self.new = self._collect()
-        u = self.new.get(j)
-        w = np.union1d(known, u) if u is not None else known
-        if len(w) > st.cap:
-            return False
-        st.distinct[j] = w
-        st.n_distinct_seen[j] = len(w)
-        return True
-
-
-def _lattice_plan(hint: PartialStats, wdt: np.dtype) -> "_LatticePlan | None":
-    """Membership tests for hint's tracked distinct sets (entries cached per set on ``hint``)."""
-    cache = hint.__dict__.setdefault("_lattice", {})
-    wdt = np.dtype(wdt)
-    rc, ra, rb, grids = [], [], [], {}
-    for j, known in enumerate(hint.distinct):
-        if known is None or known.size == 0:
-            continue
-        e = cache.get(j)
-        if e is None or e[0] is not known or e[1] != wdt.str:
-            e = (known, wdt.str, _lattice_entry(known, wdt))
-            cache[j] = e
-        ent = e[2]
-        if ent is None:
-            continue
-        if ent[0] == "range":
-            rc.append(j)
-            ra.append(ent[1])
-            rb.append(ent[2])
-        else:
-            g = grids.setdefault(tuple(ent[3:]), ([], [], []))
-            g[0].append(j)
-            g[1].append(ent[1])
-            g[2].append(ent[2])
-    if not rc and not grids:
-        return None
-    return _LatticePlan(wdt, rc, ra, rb, grids)

@@ -48,9 +48,12 @@ CLONES static void moments_##SUF(const T *restrict row, Py_ssize_t d, const T *r
         T *restrict hi, T *restrict cnan, T *restrict cpos, T *restrict cneg, T *restrict czero)   \
 {                                                                                                  \
     for (Py_ssize_t j = 0; j < d; j++) {                                                           \
-        T v = row[j];                                                                              \
+        T v = row[j], kj = k[j]; /* loaded unconditionally: a conditional load becomes a slow   \
+                                    masked load */                                                 \
         int fin = v - v == 0;                                                                      \
-        T dv = fin ? v - k[j] : (T)0, q = dv * dv;                                                 \
+        T dv = v - kj;                                                                             \
+        dv = fin ? dv : (T)0;                                                                      \
+        T q = dv * dv;                                                                             \
         s1[j] += dv; s2[j] += q; s3[j] += q * dv; s4[j] += q * q;                                  \
         lo[j] = fin & (v < lo[j]) ? v : lo[j];                                                     \
         hi[j] = fin & (v > hi[j]) ? v : hi[j];                                                     \

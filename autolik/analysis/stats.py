@@ -139,7 +139,7 @@ class PartialStats:
                 continue
             if v is u or v.size == 0:
                 continue
-            w = np.union1d(u, v) if u.size else v
+            w = _union(u, v) if u.size else v
             if len(w) == len(u):
                 continue  # nothing new: keep the same object (its lattice entry stays cached)
             self.n_distinct_seen[j] = len(w)
@@ -453,6 +453,16 @@ def _dedup(cols: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = np.ones(cols.size, bool)
     keep[1:] = (cols[1:] != cols[:-1]) | (vals[1:] != vals[:-1])
     return cols[keep], vals[keep]
+
+
+def _union(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of two sorted distinct arrays (``np.union1d`` without its overhead)."""
+    w = np.concatenate((u, v))
+    w.sort()
+    keep = np.empty(w.size, bool)
+    keep[0] = True
+    np.not_equal(w[1:], w[:-1], out=keep[1:])
+    return w[keep]
 
 
 def _group(cols: np.ndarray, vals: np.ndarray) -> dict[int, np.ndarray]:

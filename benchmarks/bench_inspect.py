@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_inspect.py [--path FILE.npy] [--gb 2.1] [--repeats 2] [--keep]
 
-Creates the file if absent (550,000 x 1,000 float32 at 2.2 GB: 400 Gaussian columns, 300 Poisson
+Creates the file if absent (at --gb 2.1: 525,000 x 1,000 float32; 400 Gaussian columns, 300 Poisson
 counts stored as floats, 150 continuous uniform [0,1], 150 values on the 1/255 grid), then times,
 each in a fresh subprocess so that peak resident memory (VmHWM) is measured separately:
 

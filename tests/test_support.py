@@ -134,3 +134,28 @@ def test_a_right_skewed_sample_whose_max_is_near_100_is_not_a_percentage():
         assert all(s == "positive" for s in (f.support for f in autolik.inspect(x).features))
     pct = np.clip(rng.normal(60, 30, size=(500, 1)), 0, 100)
     assert autolik.inspect(pct).features[0].support == "bounded"
+
+
+@pytest.mark.parametrize("low,high,bounds", [(0, 10, (0.0, 10.0)), (-1, 1, (-1.0, 1.0)), (1e6, 2e6, (1e6, 2e6))])
+def test_uniform_on_round_bounds_is_bounded_by_them(low, high, bounds):
+    """No point mass at the ends, but the density stays flat up to them: hard bounds, not tails."""
+    x = np.random.default_rng(3).uniform(low, high, 5000)
+    sup, prof = supports(x)
+    f = prof.features[0]
+    assert sup == ["bounded"] and (f.support_detail["low"], f.support_detail["high"]) == bounds
+    assert autolik.recommend(prof).likelihood in ("continuous_bernoulli", "beta")
+
+
+def test_uniform_on_other_bounds_keeps_its_data_strictly_inside():
+    x = np.random.default_rng(4).uniform(2.37, 7.3, 5000)
+    f = autolik.inspect(x).features[0]
+    assert f.support == "bounded" and f.support_detail["high"] == 7.3
+    assert f.support_detail["low"] < x.min() < x.min() + 1e-2
+
+
+@pytest.mark.parametrize("draw", [lambda r: r.normal(3, 1, 5000), lambda r: r.standard_t(5, 5000),
+                                  lambda r: r.gamma(2, 1, 5000), lambda r: r.triangular(0, 1, 4, 5000),
+                                  lambda r: r.beta(2, 2, 5000) * 7, lambda r: r.uniform(0, 10, 500)])
+def test_tails_and_small_samples_are_not_called_bounded(draw):
+    for seed in range(5):
+        assert autolik.inspect(draw(np.random.default_rng(seed))).features[0].support != "bounded"

@@ -17,8 +17,8 @@ Classes (``FeatureProfile.support``):
 ========================  ==================================================================
 
 The decisions use only the profile's statistics and its row sample, never file names.
-Bounds are *known* bounds (a value mass sitting on the range ends, 8-bit 255, percentages),
-not guesses: a count's largest value is a rare tail value, a bounded scale's largest value is
+Bounds are *known* bounds (a value mass sitting on the range ends, 8-bit 255, percentages, a
+density that stays flat up to both ends), not guesses: a count's largest value is a rare tail value, a bounded scale's largest value is
 a level the data keeps hitting. Image batches (and wide 2-D arrays that share one lattice
 domain, such as flattened pixels) are pooled: every feature gets the pooled support, constant
 border pixels included.
@@ -48,6 +48,9 @@ MAX_BOUNDED_RANGE = 255  # widest integer range still called "small"
 HUGE_INTEGER = 1e4  # integers this large and mostly distinct are a continuous measurement
 POSITIVE_CV = 0.25  # std/mean below this: zero is > 4 sd away, the lower bound does not matter
 UNIT_MIN_SPAN = 0.1  # [0,1] data must reach at least this high to be "unit interval"
+FLAT_EDGE = 0.02  # outer fraction of the range looked at for a flat edge ...
+FLAT_DENSITY = 0.4  # ... which holds at least this fraction of a uniform's share there
+FLAT_MIN_ROWS = 1000  # sampled values needed to call edges flat (a uniform puts 20 in each edge)
 POOL_MIN_FEATURES = 16  # wide arrays on one lattice domain are pooled like images
 POOLABLE = ("constant", "binary", "unit_interval", "bounded_integer", "bounded", "count")
 
@@ -142,9 +145,42 @@ def _continuous_support(v: _View) -> tuple[str, dict]:
     if clipped or percent:
         lo, hi = (0.0, 100.0) if percent and not clipped else (v.min, v.max)
         return "bounded", {"low": lo, "high": hi, **step}
+    flat = _flat_edges(v)
+    if flat is not None:
+        return "bounded", {"low": flat[0], "high": flat[1], **step}
     if v.min >= 0 and v.mean > 0 and v.std >= POSITIVE_CV * v.mean:
         return "positive", {"low": 0.0, **step}
     return "real", step
+
+
+def _flat_edges(v: _View) -> tuple[float, float] | None:
+    """Bounds for data whose density stays up to both ends of its range, or None.
+
+    A hard bound without point mass (a uniform, a truncated or a rescaled variable) shows as a
+    flat edge: the outer ``FLAT_EDGE`` of the range holds about that fraction of the values. A
+    tail (Gaussian, Gamma, anything that thins out) holds almost none there. Each bound is the
+    nearest round value when the data comes as close to it as a flat edge would (``[0.0003,
+    9.9996]`` -> ``[0, 10]``), else the extreme value moved out by the expected gap, so that the
+    data lies strictly inside.
+    """
+    x, span = v.values, v.max - v.min
+    if x.size < FLAT_MIN_ROWS or not np.isfinite(span) or span <= 0:
+        return None
+    w = FLAT_EDGE * span
+    share = min(np.mean(x <= v.min + w), np.mean(x >= v.max - w))
+    if share < FLAT_DENSITY * FLAT_EDGE:
+        return None
+    gap = span / max(v.count, 1)  # the expected distance from a flat edge's bound to the extreme
+    e = int(np.floor(np.log10(span))) - 1  # round values: multiples of 10**e
+    lo, hi = (_times_ten(np.floor(v.min / 10.0 ** e), e), _times_ten(np.ceil(v.max / 10.0 ** e), e))
+    lo = float(lo) if v.min - lo <= 5 * gap else float(v.min - gap)
+    hi = float(hi) if hi - v.max <= 5 * gap else float(v.max + gap)
+    return lo, hi
+
+
+def _times_ten(k: float, e: int) -> float:
+    """k * 10**e, written as a division for e < 0 so that 73 x 0.1 prints as 7.3."""
+    return float(k * 10.0 ** e) if e >= 0 else float(k / 10.0 ** -e)
 
 
 def _classify(v: _View) -> tuple[str, dict]:

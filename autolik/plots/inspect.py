@@ -12,6 +12,7 @@ from autolik.plots import pyplot, save
 
 MAX_PANELS = 16
 MAX_LEVELS = 300
+MAX_BARS = 64  # levels are grouped into at most this many bars
 
 
 def _panels(prof, rec) -> list[tuple[str, np.ndarray, object]]:
@@ -43,12 +44,22 @@ def _overlay(ax, x: np.ndarray, c) -> None:
     n = c.options.get("total_count", c.options.get("n_levels", 2) - 1)
     if DOMAIN.get(fam) in DISCRETE_DOMAINS:
         y = np.round((x - t.shift) * t.scale)
-        levels = np.arange(y.min(), min(y.max(), y.min() + MAX_LEVELS) + 1)
+        bounded = fam in ("binomial", "beta_binomial") and n
+        lo, hi = (0, int(n)) if bounded else (int(y.min()), int(min(y.max(), y.min() + MAX_LEVELS)))
+        levels = np.arange(lo, hi + 1)
         _, ll = FITTERS[fam](y, levels, n=n)
-        freq = np.array([np.mean(y == v) for v in levels])
-        xs = levels / t.scale + t.shift
-        ax.bar(xs, freq, width=0.8 / t.scale, color="0.75", label="data")
-        ax.plot(xs, np.exp(ll), "o", ms=3, color="C3", label=fam)
+        inside = (y >= lo) & (y <= hi)
+        freq = np.bincount((y[inside] - lo).astype(np.int64), minlength=levels.size) / y.size
+        # many levels (8-bit pixels): bars of several levels each, so that they stay visible
+        width = int(np.ceil(levels.size / MAX_BARS))
+        starts = np.arange(0, levels.size, width)
+        freq, pmf = np.add.reduceat(freq, starts), np.add.reduceat(np.exp(ll), starts)
+        xs = (levels[starts] + (np.minimum(starts + width, levels.size) - starts - 1) / 2) / t.scale + t.shift
+        ax.bar(xs, freq, width=0.9 * width / abs(t.scale), color="0.75", label="data")
+        ax.plot(xs, pmf, "o", ms=3, color="C3", label=fam)
+        _log_if_spread(ax, np.concatenate([freq, pmf]), 1.0 / y.size)
+        if width > 1:
+            ax.set_ylabel(f"probability per {width} levels", fontsize=7)
         return
     u = np.random.default_rng(0).random(x.size)
     y = (x + t.step * u - t.shift) * t.scale
@@ -56,6 +67,15 @@ def _overlay(ax, x: np.ndarray, c) -> None:
     _, ll = FITTERS[fam](y, grid, n=n)
     ax.hist(x, bins=min(60, max(10, int(np.sqrt(x.size)))), density=True, color="0.75", label="data")
     ax.plot(grid / t.scale + t.shift, np.exp(ll) * abs(t.scale), color="C3", label=fam)
+
+
+def _log_if_spread(ax, probs: np.ndarray, floor: float) -> None:
+    """A log y-axis when the probabilities span more than two decades (mass piled on a few levels,
+    as on 0 and 255 for pixels, would otherwise flatten every other bar)."""
+    pos = probs[probs > 0]
+    if pos.size and pos.max() / max(np.median(pos), floor) > 100:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=max(floor / 2, pos.min() / 2))
 
 
 def plot_inspect(prof, rec, path) -> None:
@@ -83,7 +103,7 @@ def plot_inspect(prof, rec, path) -> None:
                 ax.cla()
                 ax.set_title(title, fontsize=8)
         if not drawn:
-            ax.hist(x, bins=min(60, max(5, int(np.sqrt(x.size)))), color="0.75")
+            ax.hist(x, bins=min(60, max(5, int(np.sqrt(x.size)))), color="0.75", weights=np.full(x.size, 1 / x.size))
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     total = f" ({len(panels)} panels of {prof.n_features} features)" if prof.n_features > MAX_PANELS else ""

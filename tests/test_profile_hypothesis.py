@@ -14,7 +14,9 @@ arrays = hnp.arrays(dtype=st.sampled_from([np.float64, np.float32]),
                     elements=st.floats(allow_nan=True, allow_infinity=True, width=32))
 wide = hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=9), elements=floats)
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: the same examples on every run, so CI cannot fail by chance
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # overflow on 1e308 data is a bug, not noise
 
 
 def _sane(p, x):

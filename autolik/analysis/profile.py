@@ -242,7 +242,8 @@ def _pooled_step(feats: list[FeatureProfile]) -> float | None:
         ratio = arr / base
         if not np.all(np.isfinite(ratio)) or np.max(np.abs(ratio - np.rint(ratio))) > 1e-4:
             return None
-    return float(np.median(arr[np.rint(ratio) == 1]))
+    same = np.sort(arr[np.rint(ratio) == 1])
+    return float(same[(same.size - 1) // 2])  # a middle step (np.median's average overflows near 1e308)
 
 
 def _array_notes(prof: Profile, ds) -> list[str]:

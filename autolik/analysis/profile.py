@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from autolik.analysis.stats import CAP, ChunkPass, PartialStats
+from autolik.analysis.chunk import ChunkPass
+from autolik.analysis.stats import CAP, PartialStats
 
 
 @dataclass

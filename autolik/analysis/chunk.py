@@ -215,9 +215,10 @@ def _chunk_distinct(x: np.ndarray, st: PartialStats, known: list | None, seen: n
     """Distinct finite values per feature for this chunk; settled features are skipped.
 
     A feature whose running set has a lattice core (``tracked``) takes the values the fused pass
-    recorded off it that are not in the known set (only meaningful merged into the totals). Integer features with a small range are counted with one
-    ``bincount`` over all of them; others use ``np.unique``, first on a prefix of the rows so
-    continuous features leave the tracking after sorting only ``1.25 * cap`` values.
+    recorded off it that are not in the known set (only meaningful merged into the totals).
+    Integer features with a small range are counted with one ``bincount`` over all of them;
+    others use ``np.unique``, first on a prefix of the rows so continuous features leave the
+    tracking after sorting only ``1.25 * cap`` values.
     """
     d = st.n_features
     known_sets = known if known is not None else [np.empty(0)] * d
@@ -229,7 +230,7 @@ def _chunk_distinct(x: np.ndarray, st: PartialStats, known: list | None, seen: n
     if recorded is not None:
         # the chunk's values are in known | new, and known is already in the totals this is merged
         # into: the new values alone stand for the chunk
-        for j, u in _group(*_unknown(*recorded, known_sets)).items():
+        for j, u in _new_values(*recorded, known_sets).items():
             st.n_distinct_seen[j] = len(known_sets[j]) + len(u)
             st.distinct[j] = u if st.n_distinct_seen[j] <= st.cap else None
     else:
@@ -252,11 +253,20 @@ def _chunk_distinct(x: np.ndarray, st: PartialStats, known: list | None, seen: n
         st.distinct[j] = u if len(u) <= st.cap else None
 
 
-def _unknown(cols: np.ndarray, vals: np.ndarray, known_sets: list) -> tuple[np.ndarray, np.ndarray]:
-    """The (feature, value) pairs whose value is not in that feature's known set (one sort)."""
+def _new_values(cols: np.ndarray, vals: np.ndarray, known_sets: list) -> dict[int, np.ndarray]:
+    """Feature -> sorted distinct values not in its known set, from recorded (feature, value) pairs.
+
+    One sort of the recorded pairs together with the known sets of their features: a recorded
+    pair equal to a known one sorts right after it.
+    """
     if not cols.size:
-        return cols, vals
-    cols, vals = _dedup(cols, vals.astype(np.float64))
+        return {}
+    vals = vals.astype(np.float64)
+    order = np.lexsort((vals, cols))
+    cols, vals = cols[order], vals[order]
+    first = np.ones(cols.size, bool)
+    first[1:] = (cols[1:] != cols[:-1]) | (vals[1:] != vals[:-1])
+    cols, vals = cols[first], vals[first]
     feats = np.unique(cols)
     sets = [known_sets[j] for j in feats]
     kc = np.repeat(feats, [len(u) for u in sets])
@@ -264,26 +274,10 @@ def _unknown(cols: np.ndarray, vals: np.ndarray, known_sets: list) -> tuple[np.n
     order = np.lexsort((np.arange(allc.size) >= kc.size, allv, allc))  # known pairs sort first
     c, v = allc[order], allv[order]
     new = order >= kc.size
-    new[1:] &= (c[1:] != c[:-1]) | (v[1:] != v[:-1])  # a recorded pair equal to a known one follows it
-    return c[new], v[new]
-
-
-def _dedup(cols: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (feature, value) pairs, sorted by feature then value."""
-    order = np.lexsort((vals, cols))
-    cols, vals = cols[order], vals[order]
-    keep = np.ones(cols.size, bool)
-    keep[1:] = (cols[1:] != cols[:-1]) | (vals[1:] != vals[:-1])
-    return cols[keep], vals[keep]
-
-
-def _group(cols: np.ndarray, vals: np.ndarray) -> dict[int, np.ndarray]:
-    """Feature -> sorted distinct values, from parallel arrays of features and values."""
-    if not cols.size:
-        return {}
-    cols, vals = _dedup(cols, vals.astype(np.float64))
-    cut = np.flatnonzero(np.diff(cols)) + 1
-    return {int(g[0]): v for g, v in zip(np.split(cols, cut), np.split(vals, cut))}
+    new[1:] &= (c[1:] != c[:-1]) | (v[1:] != v[:-1])
+    c, v = c[new], v[new]
+    cut = np.flatnonzero(np.diff(c)) + 1
+    return {int(g[0]): u for g, u in zip(np.split(c, cut), np.split(v, cut))} if c.size else {}
 
 
 INT_SPAN = 1 << 16  # integer features spanning fewer values are counted, not sorted

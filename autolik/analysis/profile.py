@@ -128,14 +128,16 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     n_workers = max(1, min(workers or _usable_cores(2), len(starts)))
     pool = ThreadPoolExecutor(n_workers) if n_workers > 1 else None
     try:
-        finish(0, ChunkPass(x[:ends[0]], acc).run(pool, n_workers))
         pending = None
-        for r0, r1 in zip(starts[1:], ends[1:]):
-            # the fused pass over this chunk runs on the workers while this thread finishes the last
+        for r0, r1 in zip(starts, ends):
+            # with workers, the fused pass over this chunk runs while this thread finishes the last
             job = ChunkPass(x[r0:r1], acc).start(pool, n_workers)
             if pending is not None:
                 finish(*pending)
             pending = (r0, job)
+            if pool is None or r0 == 0:  # nothing to overlap; the first chunk's hints serve all others
+                finish(*pending)
+                pending = None
         if pending is not None:
             finish(*pending)
     finally:

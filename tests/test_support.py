@@ -159,3 +159,18 @@ def test_uniform_on_other_bounds_keeps_its_data_strictly_inside():
 def test_tails_and_small_samples_are_not_called_bounded(draw):
     for seed in range(5):
         assert autolik.inspect(draw(np.random.default_rng(seed))).features[0].support != "bounded"
+
+
+@pytest.mark.parametrize("loader", ["load_iris", "load_wine"])
+def test_a_small_samples_extreme_values_are_not_bounds(loader):
+    """150-180 rows: one value at the min is 0.6% of the data, but it is an extreme, not a pile-up."""
+    from sklearn import datasets
+
+    prof = autolik.inspect(getattr(datasets, loader)().data)
+    assert "bounded" not in [f.support for f in prof.features]
+
+
+def test_clipped_rounded_small_sample_is_still_bounded():
+    x = np.round(np.clip(np.random.default_rng(5).normal(0, 1, 150), -1, 1), 1)
+    f = autolik.inspect(x).features[0]
+    assert f.support == "bounded" and (f.support_detail["low"], f.support_detail["high"]) == (-1.0, 1.0)

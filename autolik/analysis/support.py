@@ -140,7 +140,7 @@ def _continuous_support(v: _View) -> tuple[str, dict]:
     step = {"step": v.grid_step} if v.grid_step else {}
     if 0 <= v.min and v.max <= 1 and v.max >= UNIT_MIN_SPAN:
         return "unit_interval", {"low": 0.0, "high": 1.0, **step}
-    clipped = _frac_at(v, v.min) >= EDGE_MASS and _frac_at(v, v.max) >= EDGE_MASS and v.values.size >= 50
+    clipped = v.values.size >= 50 and _piled(v, v.min, 1.0) and _piled(v, v.max, -1.0)
     percent = 0 <= v.min < 1 and 99 < v.max <= 100 and _frac_at(v, 100.0) > 0  # reaches 100: not a tail value
     if clipped or percent:
         lo, hi = (0.0, 100.0) if percent and not clipped else (v.min, v.max)
@@ -151,6 +151,16 @@ def _continuous_support(v: _View) -> tuple[str, dict]:
     if v.min >= 0 and v.mean > 0 and v.std >= POSITIVE_CV * v.mean:
         return "positive", {"low": 0.0, **step}
     return "real", step
+
+
+def _piled(v: _View, end: float, inward: float) -> bool:
+    """A point mass on an end of the range (a clipped or censored variable), not merely a
+    sample's extreme value: at least ``EDGE_MASS`` and ``MIN_TOP_COUNT`` values sit on it, and
+    for data on a lattice (rounded values repeat anyway) no fewer than on the next level inward."""
+    top = _frac_at(v, end)
+    if top < EDGE_MASS or top * v.values.size < MIN_TOP_COUNT:
+        return False
+    return not v.grid_step or top >= _frac_at(v, end + inward * v.grid_step)
 
 
 def _flat_edges(v: _View) -> tuple[float, float] | None:

@@ -1,4 +1,4 @@
-"""A tiny progress line on stderr for the training loop (no dependency; silent when quiet).
+"""Tiny progress lines on stderr: the training loop's and a streaming pass's (silent when quiet).
 
 The line is redrawn in place with ``\\r`` at most every ``interval`` seconds, so the training
 loop may call :meth:`Progress.due` on every batch and fetch loss values only when it says so.
@@ -62,6 +62,46 @@ class Progress:
 
     def close(self) -> None:
         """End the progress line."""
+        if self._drawn and not self.quiet:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._drawn = False
+
+
+class Meter:
+    """``profiling [#########...........] 0.95/2.10 GB`` on one stderr line, for a streaming pass.
+
+    Args:
+        total: the amount of work (e.g. bytes).
+        label: what is being done.
+        scale, unit: ``done / scale`` is shown in ``unit`` (e.g. 1e9, "GB").
+        quiet, stream, interval, width: as for :class:`Progress`.
+    """
+
+    def __init__(self, total: float, label: str, scale: float = 1.0, unit: str = "", quiet: bool = False,
+                 stream: TextIO | None = None, interval: float = 0.2, width: int = 20):
+        self.total, self.label, self.scale, self.unit = max(float(total), 1.0), label, scale, unit
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval, self.width = interval, width
+        self._last = -float("inf")
+        self._drawn = False
+
+    def update(self, done: float) -> None:
+        """Redraw (at most every ``interval`` seconds, and always at the end)."""
+        now = time.perf_counter()
+        if self.quiet or (now - self._last < self.interval and done < self.total):
+            return
+        self._last = now
+        filled = int(self.width * min(done, self.total) / self.total)
+        bar = "#" * filled + "." * (self.width - filled)
+        amount = f"{done / self.scale:.2f}/{self.total / self.scale:.2f} {self.unit}".rstrip()
+        self.stream.write(f"\r{self.label} [{bar}] {amount}".ljust(60))
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        """End the line."""
         if self._drawn and not self.quiet:
             self.stream.write("\n")
             self.stream.flush()

@@ -112,3 +112,25 @@ def test_plot_never_replaces_an_existing_file_without_force(tmp_path):
     assert res.exit_code == 1 and "already exists" in res.output and png.read_bytes() == b"keep me"
     res = CliRunner().invoke(cli, ["inspect", str(data), "--plot", str(png), "--force"])
     assert res.exit_code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_large_files_draw_a_progress_bar_unless_quiet(tmp_path, monkeypatch):
+    """The bar appears for files over four chunks; chunks are shrunk here to keep the file small."""
+    from autolik.analysis import profile as P
+
+    monkeypatch.setattr(P, "CHUNK_BYTES", 1 << 14)
+    path = tmp_path / "big.npy"
+    np.save(path, RNG.normal(size=(20000, 4)))
+    r = CliRunner().invoke(cli, ["inspect", str(path), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["n_samples"] == 20000
+    assert "profiling [" in r.stderr and r.stderr.rstrip().endswith("0.00/0.00 GB")
+    q = CliRunner().invoke(cli, ["inspect", str(path), "--json", "--quiet"])
+    assert q.exit_code == 0 and q.stderr == "" and json.loads(q.stdout) == json.loads(r.stdout)
+
+
+def test_profile_reports_progress_per_chunk():
+    from autolik.analysis.profile import profile
+
+    seen = []
+    profile(RNG.normal(size=(1000, 2)), chunk_rows=300, progress=lambda done, n: seen.append((done, n)))
+    assert seen == [(300, 1000), (600, 1000), (900, 1000), (1000, 1000)]

@@ -88,7 +88,7 @@ MAX_DISTINCT_VALUES = 64
 
 
 def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, seed: int = 0,
-            workers: int | None = None) -> Profile:
+            workers: int | None = None, progress=None) -> Profile:
     """Profile a dataset in one streaming pass over row chunks (~64 MB each).
 
     Args:
@@ -99,6 +99,7 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
         workers: threads for the fused pass (default: the usable cores, up to 2). With two or
             more, each chunk's pass is split between them and runs while this thread finishes
             the previous chunk; the statistics do not depend on it beyond float rounding.
+        progress: called as ``progress(rows_done, n_rows)`` after each chunk (e.g. to draw a bar).
 
     Returns:
         A :class:`Profile` with every statistic filled in except ``support``/``support_detail``
@@ -120,6 +121,8 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
         lo, hi = np.searchsorted(idx, [r0, r0 + len(chunk)])
         sample[lo:hi] = chunk[idx[lo:hi] - r0]
         release_rows(x, r0, r0 + len(chunk))
+        if progress is not None:
+            progress(r0 + len(chunk), n)
 
     # a short first chunk finds the settled features (over the cap, not integer) cheaply; later
     # chunks skip those checks

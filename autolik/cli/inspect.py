@@ -16,12 +16,19 @@ from autolik.errors import DataError, UsageError
 MAX_ROWS = 40  # beyond this many features, the table groups rows by support and family
 
 
-def _profile(file: str, key: str | None, sample_rows: int):
-    from autolik.analysis.profile import profile
+def _profile(file: str, key: str | None, sample_rows: int, quiet: bool = False):
+    from autolik.analysis.profile import CHUNK_BYTES, profile
     from autolik.analysis.support import assign_supports
     from autolik.io import load
+    from autolik.progress import Meter
 
-    prof = profile(load(file, key=key), sample_rows=sample_rows)
+    ds = load(file, key=key)
+    size = ds.data.size * ds.data.itemsize
+    meter = Meter(size, "profiling", 1e9, "GB", quiet=quiet or size <= 4 * CHUNK_BYTES)  # a bar only for big files
+    try:
+        prof = profile(ds, sample_rows=sample_rows, progress=lambda done, n: meter.update(size * done / n))
+    finally:
+        meter.close()
     assign_supports(prof)
     return prof
 
@@ -115,7 +122,8 @@ def summary_lines(prof, rec) -> list[str]:
 @click.option("--sample-rows", default=5000, show_default=True, type=int,
               help="Rows sampled for the quick likelihood fits.")
 @click.option("--force", is_flag=True, help="Replace an existing --plot file.")
-def inspect_command(file, key, as_json, plot, sample_rows, force):
+@click.option("--quiet", is_flag=True, help="No progress bar on stderr (drawn only for files over 256 MB).")
+def inspect_command(file, key, as_json, plot, sample_rows, force, quiet):
     """Profile FILE (.npy, .npz, .csv, .tsv, .parquet) and recommend a decoder likelihood."""
     if sample_rows < 10:
         raise UsageError(f"--sample-rows must be at least 10, got {sample_rows}")
@@ -128,7 +136,7 @@ def inspect_command(file, key, as_json, plot, sample_rows, force):
             raise DataError(f"--plot {plot} already exists; pass --force to replace it, or choose another path")
     from autolik.analysis.recommend import recommend
 
-    prof = _profile(file, key, sample_rows)
+    prof = _profile(file, key, sample_rows, quiet)
     rec = recommend(prof)
     if plot is not None:
         from autolik.plots.inspect import plot_inspect

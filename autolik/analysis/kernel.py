@@ -116,7 +116,11 @@ def accumulate_numpy(x, k, lattice, j0, j1, check_int, lo, hi, sums, counts, out
     n_out = 0
     m, d = x.shape
     dt = x.dtype.type
-    a, b, v0, inv_h, step, divisor, use = (lattice[i, j0:j1] for i in range(7))
+    # tracked columns in two groups: integer ranges (v0 = 0, inv_h = step = divisor = 1: the test
+    # is a <= v <= b and rint(v) == v) and other lattices (the whole formula)
+    cols = np.arange(j0, j1)[lattice[6, j0:j1] != 0]
+    unit = np.all(lattice[2:6, cols] == np.array([[0], [1], [1], [1]], lattice.dtype), axis=0)
+    groups = [(g, lattice[:6, g], is_range) for g, is_range in ((cols[unit], True), (cols[~unit], False)) if g.size]
     # slabs of whole blocks (~4 MB, so temporaries stay small), each summed as a (q, BLOCK, d)
     # array; the tail as one more block
     slab = BLOCK * max(1, SLAB_BYTES // (BLOCK * d * x.itemsize))
@@ -144,25 +148,26 @@ def accumulate_numpy(x, k, lattice, j0, j1, check_int, lo, hi, sums, counts, out
             if check_int:
                 nonint = np.rint(xb) != xb
                 counts[4] += _count(nonint if clean else fin & nonint)
-            if j1 > j0:
-                v = xb[:, j0:j1]
-                t = np.rint((v - v0) * inv_h) * step / divisor + v0
+            for g, (a, b, v0, inv_h, step, divisor), is_range in groups:
+                v = xb[:, g]
+                t = np.rint(v) if is_range else np.rint((v - v0) * inv_h) * step / divisor + v0
                 off = ~((v >= a) & (v <= b) & (t == v))
-                off &= use != 0
                 if not clean:
-                    off &= fin[:, j0:j1]
+                    off &= fin[:, g]
                 hit = np.flatnonzero(np.logical_or.reduce(off, axis=0))
                 if hit.size:
-                    counts[5, j0 + hit] += _count(off[:, hit])
+                    counts[5, g[hit]] += _count(off[:, hit])
                     r, c = np.nonzero(off[:, hit])
                     c = hit[c]
                     room = max(0, len(out_j) - n_out)
-                    out_j[n_out:n_out + min(room, r.size)] = c[:room] + j0
+                    out_j[n_out:n_out + min(room, r.size)] = g[c[:room]]
                     out_v[n_out:n_out + min(room, r.size)] = v[r[:room], c[:room]]
                     n_out += r.size
     return n_out
 
 
 def _count(mask: np.ndarray) -> np.ndarray:
-    """Column sums of a boolean (m, d) mask (counted as bytes: faster than summing booleans)."""
-    return np.add.reduce(mask.view(np.uint8), axis=0, dtype=np.int64)
+    """Column sums of a boolean (m, d) mask, added as bytes into the narrowest exact integer
+    (uint16 for fewer than 65,536 rows: ~3.5x faster than int64)."""
+    dtype = np.uint16 if mask.shape[0] < 1 << 16 else np.int64
+    return np.add.reduce(mask.view(np.uint8), axis=0, dtype=dtype)

@@ -67,6 +67,7 @@ def rescaled_copy(model: VAE, c: float) -> VAE:
     twin = copy.deepcopy(model)
     with torch.no_grad():
         twin.encoder[0].weight /= c
+        twin.in_shift *= c  # the encoder standardises its input with the data's mean
         twin.decoder[-1].weight *= c
         twin.decoder[-1].bias *= c
         twin.raw_bias *= c  # the output bias is part of loc (the only decoded parameter here)
@@ -103,7 +104,7 @@ def trained():
     x[:, 6:] = x[:, :6]  # structure for the latent to find
     torch.manual_seed(0)
     m = VAE(get_likelihood("bernoulli", 12), latent_dim=2)
-    train(m, Preprocessor.identity(12), x[:400], x[400:450], TrainConfig(epochs=3, quiet=True, patience=0))
+    train(m, Preprocessor.identity(12), x[:400], x[400:450], TrainConfig(epochs=20, quiet=True, patience=0))
     return m, x[450:]
 
 

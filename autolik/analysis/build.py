@@ -86,21 +86,23 @@ def _select(profile, used: list[_Group]):
         return [(whole, vals) for _ in used], (whole, vals)
     tables = [sel_mod.score_families(g.values, g.support, g.detail, seed=i) for i, g in enumerate(used)]
     sels = [sel_mod.choose(t) for t in tables]
-    supports = {g.support for g in used}
-    if len(used) > 1 and len(supports) == 1 and "categorical" not in supports and all(s.chosen for s in sels):
-        common = set.intersection(*(set(s.acceptable) for s in sels))
-        if common:
-            joint = sel_mod.combine([{k: v for k, v in t.items() if k in common} for t in tables])
-            whole = sel_mod.choose(joint)
-            whole.ranked = sorted(sel_mod.combine(tables).values(), key=lambda s: -s.score)
-            return [(_adopt(s, whole.chosen), g.values) for s, g in zip(sels, used)], (whole, used[0].values)
-    return [(s, g.values) for s, g in zip(sels, used)], None
+    whole = None
+    blocks: dict[tuple, list[int]] = {}
+    for i, g in enumerate(used):
+        if g.support != "categorical" and sels[i].chosen:
+            blocks.setdefault(_block_key(g), []).append(i)
+    for members in blocks.values():
+        if len(members) > 1:
+            joint = sel_mod.harmonise([tables[i] for i in members], [sels[i] for i in members])
+            if joint is not None and len(members) == len(used):
+                whole = (joint, used[0].values)
+    return [(s, g.values) for s, g in zip(sels, used)], whole
 
 
-def _adopt(sel, family):
-    """A feature's selection with the jointly chosen family (which it found acceptable)."""
-    sel.chosen = family
-    return sel
+def _block_key(g: _Group) -> tuple:
+    """Features with the same support and the same known range form one block (one family by default)."""
+    d = g.detail
+    return (g.support, d.get("low"), d.get("high")) if g.support in ("bounded", "bounded_integer") else (g.support,)
 
 
 def _loss(family: str, mode) -> str:

@@ -52,6 +52,11 @@ DOMAIN = {
 DISCRETE_DOMAINS = ("binary", "levels", "count")
 SIGNIFICANT_Z = 2.5
 MIN_GAIN = 1e-3
+# A block of features with one support and range gets one family unless per-feature families do
+# better held out by at least SPLIT_GAIN nats per value and SPLIT_Z standard errors.
+SPLIT_Z = 3.0
+SPLIT_GAIN = 0.01
+WINSOR = 0.005  # paired differences are winsorised at these quantiles before testing (heavy tails)
 MAX_VALUES = 4000
 MAX_POOLED = 20000
 
@@ -208,6 +213,7 @@ class Selection:
     confidence: float = 1.0
     n_values: int = 0
     acceptable: list[str] = field(default_factory=list)  # families within noise of the best
+    note: str = ""  # how a block-wide choice overrode (or kept) this feature's own choice
 
     def alternatives(self) -> list[dict]:
         return [{"likelihood": s.name, "score": round(s.score, 5)} for s in self.ranked]
@@ -277,6 +283,22 @@ def combine(tables: list[dict[str, FamilyScore]]) -> dict[str, FamilyScore]:
                            tables[0][n].n_params) for n in names}
 
 
+def paired_gap(d: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of paired held-out log-likelihood differences, winsorised at
+    ``WINSOR`` and ``1 - WINSOR``.
+
+    A few values far in a heavy tail (Student-t data under a Gaussian fit lose thousands of nats
+    each) blow up the plain standard error until every family looks "within noise" of the best;
+    winsorising keeps the test's power there and changes nothing on well-behaved differences.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    if d.size == 0:
+        return 0.0, 1e-12
+    lo, hi = np.quantile(d, [WINSOR, 1 - WINSOR])
+    w = np.clip(d, lo, hi)
+    return float(w.mean()), float(w.std() / np.sqrt(d.size)) + 1e-12
+
+
 def choose(table: dict[str, FamilyScore]) -> Selection:
     """Pick the simplest family whose held-out score is not significantly below the best."""
     if not table:
@@ -284,11 +306,11 @@ def choose(table: dict[str, FamilyScore]) -> Selection:
     ranked = sorted(table.values(), key=lambda s: -s.score)
     best = ranked[0]
 
-    def gap(s):  # (mean shortfall to the best, its standard error)
-        d = best.ll - s.ll
-        return float(d.mean()), float(d.std() / np.sqrt(max(d.size, 1))) + 1e-12
+    def within_noise(s):
+        mean, se = paired_gap(best.ll - s.ll)
+        return mean <= max(SIGNIFICANT_Z * se, MIN_GAIN)
 
-    ok = [s for s in ranked if gap(s)[0] <= max(SIGNIFICANT_Z * gap(s)[1], MIN_GAIN)]
+    ok = [s for s in ranked if within_noise(s)]
     chosen = min(ok, key=lambda s: (s.n_params, -s.score))
     others = [s for s in ranked if s is not chosen and np.abs(s.ll - chosen.ll).max() > 1e-9]
     if not others:
@@ -298,6 +320,36 @@ def choose(table: dict[str, FamilyScore]) -> Selection:
         z = d.mean() / (d.std() / np.sqrt(d.size) + 1e-12)
         conf = float(np.clip(stats.norm.cdf(z), 0.5, 0.99)) if chosen is best else 0.6
     return Selection(chosen.name, ranked, round(conf, 3), int(best.ll.size), [s.name for s in ok])
+
+
+def harmonise(tables: list[dict[str, FamilyScore]], sels: list[Selection]) -> Selection | None:
+    """One family for a block of features with the same support and range, unless splitting is earned.
+
+    The block's family is the one :func:`choose` takes on the features' held-out scores joined
+    (each feature keeps its own fitted parameters; only the family is shared). Per-feature
+    families replace it only when their held-out log-likelihood beats it by ``SPLIT_GAIN`` nats
+    per value and ``SPLIT_Z`` standard errors (paired over the held-out values). Each selection is
+    updated in place (``chosen`` and ``note``); returns the block's joint selection, or None when
+    the features share no family or keep their own.
+    """
+    joint = choose(combine(tables))
+    if joint.chosen is None:
+        return None
+    split = np.concatenate([t[s.chosen].ll for t, s in zip(tables, sels)])
+    gain, se = paired_gap(split - np.concatenate([t[joint.chosen].ll for t in tables]))
+    n = len(sels)
+    evidence = (f"per-feature families would gain {gain:.4f} nats/value held out over one {joint.chosen} "
+                f"(z = {gain / se:.1f}; splitting needs > {SPLIT_GAIN} nats/value and z > {SPLIT_Z:g})")
+    if gain > SPLIT_GAIN and gain > SPLIT_Z * se:
+        for s in sels:
+            s.note = f"its own family among {n} features of this support: {evidence.replace('would gain', 'gain')}."
+        return None
+    for s in sels:
+        s.chosen = joint.chosen
+        s.note = f"one family for the {n} features of this support and range; {evidence}."
+    joint.ranked = sorted(combine(tables).values(), key=lambda f: -f.score)
+    joint.note = sels[0].note
+    return joint
 
 
 def _support_statistic(support: str, x: np.ndarray, sel: Selection) -> str:
@@ -344,6 +396,8 @@ def rationale(support: str, values, sel: Selection) -> str:
     if not rest:
         return f"{head}: {sel.chosen} is the only family for this support."
     best = sel.ranked[0]
+    if sel.note:
+        return f"{head}: {sel.chosen} ({chosen.score:.4f} nats/value held out, best {best.name} {best.score:.4f}); {sel.note}"
     if best.name != sel.chosen:
         return (f"{head}: {sel.chosen} ({chosen.score:.4f} nats/value held out) is within noise of "
                 f"{best.name} ({best.score:.4f}) with fewer parameters.")

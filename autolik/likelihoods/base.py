@@ -131,6 +131,12 @@ class Likelihood(nn.Module):
     # {"logits": ("probs", "sigmoid")} is "sigmoid + BCE", computed as BCE-with-logits.
     fused: ClassVar[dict[str, tuple[str, str]]] = {}
     option_defaults: ClassVar[dict] = {}
+    # A parameter that lives on the data's own scale and cannot be preprocessed away (a count's
+    # mean: Poisson or negative-binomial counts do not stay so when divided by a number). It is
+    # decoded relative to a per-feature unit, ``param = activation(raw) * unit``, set from the
+    # data by :meth:`set_scale`, so the decoder works near 1 whether counts are 3 or 30,000 (as
+    # scVI decodes a rate relative to the library size).
+    data_scaled: ClassVar[str | None] = None
 
     def __init__(self, n_features: int, mode: str | dict | None = None, **options):
         super().__init__()
@@ -155,6 +161,16 @@ class Likelihood(nn.Module):
                 self.register_parameter(f"raw_{p}", nn.Parameter(torch.full((size,), init)))
             elif m == "fixed":
                 self.register_buffer(f"fixed_{p}", torch.tensor(float(default)))
+        if self.data_scaled:
+            self.register_buffer("unit", torch.ones(self.n_features))
+
+    def set_scale(self, x: torch.Tensor) -> None:
+        """Set the unit of the ``data_scaled`` parameter from model-space data x (batch, n_columns):
+        the per-feature mean where it is above 1 (no-op for heads without one)."""
+        if self.data_scaled:
+            with torch.no_grad():
+                m = torch.nan_to_num(x.double().nanmean(0), nan=1.0).clamp_min(1.0)
+                self.unit.copy_(m.to(self.unit))
 
     def _resolve_modes(self, mode) -> dict[str, str]:
         """Per-nuisance-parameter modes from a single mode name or a ``{param: mode}`` dict."""
@@ -256,6 +272,8 @@ class Likelihood(nn.Module):
         for p in self.params:
             if p in out:
                 out[p] = self._act[p](out[p])
+                if p == self.data_scaled:
+                    out[p] = out[p] * self.unit
             elif self.modes[p] == "fixed":
                 out[p] = getattr(self, f"fixed_{p}").expand(*raw.shape[:-1], self.n_features)
             else:

@@ -104,6 +104,10 @@ class CompositeLikelihood(Likelihood):
         return torch.cat([b.to(blocks[0].dtype) for b in blocks], -1).index_select(-1, self.column_order)
 
     # -- the Likelihood interface ----------------------------------------------------------
+    def set_scale(self, x):
+        for h, cols in zip(self.heads, self.part_columns()):
+            h.set_scale(x[:, cols.to(x.device)])
+
     def distribution(self, raw):
         return CompositeDistribution(self, raw)
 

@@ -18,6 +18,7 @@ class PoissonLikelihood(Likelihood):
     discrete = True
     params = {"rate": constraints.positive}
     support = constraints.nonnegative_integer
+    data_scaled = "rate"
     paper = "Poisson regression: McCullagh & Nelder (1989), Generalized Linear Models, ch. 6"
 
     def make_distribution(self, rate):

@@ -25,6 +25,7 @@ class ZeroInflatedNegativeBinomialLikelihood(Likelihood):
     nuisance = {"total_count": 10.0}
     default_mode = "feature"
     support = constraints.nonnegative_integer
+    data_scaled = "mean"
     paper = "Lopez et al. (2018), Deep generative modeling for single-cell transcriptomics (scVI), Nature Methods"
 
     def make_distribution(self, mean, total_count, gate_logits):

@@ -21,6 +21,7 @@ class ZeroInflatedPoissonLikelihood(Likelihood):
     discrete = True
     params = {"rate": constraints.positive, "gate_logits": constraints.real}
     support = constraints.nonnegative_integer
+    data_scaled = "rate"
     paper = "Lambert (1992), Zero-inflated Poisson regression, Technometrics"
 
     def make_distribution(self, rate, gate_logits):

@@ -118,11 +118,16 @@ class VAE(nn.Module):
             self.decoder = mlp(lat, self.hidden[::-1], self.likelihood.n_raw, act)
         # one bias per raw output (per pixel, also for the conv decoder): set by fit_output_bias
         self.raw_bias = nn.Parameter(torch.zeros(self.likelihood.n_raw))
+        # the MLP encoder sees standardised columns, (x - in_shift) * in_scale, set from the data by
+        # fit_output_bias: model space keeps counts as counts (30,000 is 30,000), which an MLP cannot take raw
+        self.register_buffer("in_shift", torch.zeros(n))
+        self.register_buffer("in_scale", torch.ones(n))
 
     # -- the model -----------------------------------------------------------------------
     def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
-        """What the encoder sees: x with NaN -> 0, and the NaN mask appended when ``missing``."""
-        filled = torch.nan_to_num(x, nan=0.0)
+        """What the encoder sees: x standardised (MLP), NaN -> 0 (the mean), and the NaN mask appended
+        when ``missing``."""
+        filled = torch.nan_to_num((x - self.in_shift) * self.in_scale, nan=0.0)
         return torch.cat([filled, torch.isnan(x).to(x.dtype)], dim=1) if self.missing else filled
 
     def encode(self, x: torch.Tensor) -> Normal:
@@ -155,6 +160,9 @@ class VAE(nn.Module):
         Returns:
             the final mean negative log-likelihood per sample (model space).
         """
+        self.likelihood.set_scale(x)
+        if self.architecture == "mlp":
+            self.set_input_scale(x)
         shapes = [p for name, p in self.likelihood.named_parameters()
                   if p.requires_grad and name.rsplit(".", 1)[-1] != "raw_scale"]
         opt = torch.optim.Adam([self.raw_bias, *shapes], lr=lr, betas=(0.8, 0.9))  # short memory: large early gradients fade fast
@@ -170,6 +178,15 @@ class VAE(nn.Module):
             nll.backward()
             opt.step()
         return float(nll.detach())
+
+    @torch.no_grad()
+    def set_input_scale(self, x: torch.Tensor) -> None:
+        """Standardise the encoder's input columns with the mean and standard deviation of x (batch, n_inputs)."""
+        xd = x.double()
+        mean = torch.nan_to_num(xd.nanmean(0), nan=0.0)
+        sd = torch.nan_to_num((xd - mean).pow(2).nanmean(0).sqrt(), nan=1.0)
+        self.in_shift.copy_(mean.to(self.in_shift))
+        self.in_scale.copy_(torch.where(sd > 1e-8, 1.0 / sd, torch.ones_like(sd)).to(self.in_scale))
 
     def loss(self, x: torch.Tensor, beta: float = 1.0) -> LossTerms:
         """Negative ELBO of a model-space batch x (batch, n_inputs), one reparameterised z per sample."""

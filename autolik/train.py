@@ -25,13 +25,20 @@ from autolik.transforms import Preprocessor
 CUDA_CHECK_EVERY = 50  # on a GPU, test the loss for NaN every this many batches (avoids syncs)
 
 
-def cpu_threads() -> int:
-    """Torch threads for training on the CPU: ``$AUTOLIK_THREADS`` if set, else every core we may use."""
+SMALL_STEP = 2e7  # weights x batch rows below which one thread trains faster than several
+
+
+def cpu_threads(work: float | None = None) -> int:
+    """Torch threads for training on the CPU: ``$AUTOLIK_THREADS`` if set; else one thread for a small
+    network (``work`` = weights x batch rows below ``SMALL_STEP``: a table MLP, whose matrix products
+    are too small to split, and whose threads only contend), else every core we may use."""
     env = os.environ.get("AUTOLIK_THREADS", "").strip()
     if env:
         if not env.isdigit() or int(env) < 1:
             raise UsageError(f"AUTOLIK_THREADS must be a whole number >= 1, got {env!r}; unset it to use every core")
         return int(env)
+    if work is not None and work < SMALL_STEP:
+        return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -195,7 +202,8 @@ class _Loop:
             raise UsageError(f"the preprocessor has {pre.n_features} features but the model takes {n_cols} columns")
         self.device = resolve_device(config.device)
         if self.device.type == "cpu":
-            torch.set_num_threads(cpu_threads())
+            weights = sum(p.numel() for p in model.parameters())
+            torch.set_num_threads(cpu_threads(weights * max(1, int(config.batch_size))))
         self.x = as_data_tensor(x_train, n_cols, "x_train")
         if len(self.x) == 0:
             raise DataError("x_train has no rows; training needs at least one sample")

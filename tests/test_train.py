@@ -202,3 +202,12 @@ def test_threads_follow_autolik_threads(monkeypatch):
         train_mod.cpu_threads()
     monkeypatch.delenv("AUTOLIK_THREADS")
     assert train_mod.cpu_threads() >= 1
+
+
+def test_small_networks_train_on_one_thread(monkeypatch):
+    """A table MLP's products are too small to split between threads, which then only contend."""
+    monkeypatch.delenv("AUTOLIK_THREADS", raising=False)
+    assert train_mod.cpu_threads(work=10_000 * 128) == 1
+    assert train_mod.cpu_threads(work=1e9) >= 1
+    monkeypatch.setenv("AUTOLIK_THREADS", "2")
+    assert train_mod.cpu_threads(work=10_000 * 128) == 2  # an explicit count always wins

@@ -174,3 +174,14 @@ def test_clipped_rounded_small_sample_is_still_bounded():
     x = np.round(np.clip(np.random.default_rng(5).normal(0, 1, 150), -1, 1), 1)
     f = autolik.inspect(x).features[0]
     assert f.support == "bounded" and (f.support_detail["low"], f.support_detail["high"]) == (-1.0, 1.0)
+
+
+def test_scores_on_a_fixed_scale_are_bounded_integers_not_counts():
+    """A 1..5 rating whose top level is rare is a score on a fixed scale, not a count from zero; a
+    Poisson count starting at 0 stays a count (issue 10, item 6)."""
+    import autolik
+
+    rng = np.random.default_rng(0)
+    rating = rng.choice([1, 2, 3, 4, 5], size=(2000, 1), p=[.3, .3, .25, .12, .03]).astype(float)
+    assert autolik.inspect(rating).features[0].support == "bounded_integer"
+    assert autolik.inspect(rng.poisson(2, size=(2000, 1)).astype(float)).features[0].support == "count"

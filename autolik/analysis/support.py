@@ -44,6 +44,7 @@ MIN_TOP_COUNT = 5  # values on the max needed to call it a bound
 MAX_BOUND_SKEW = 0.5  # right skew above this is a count's tail ...
 BIG_TOP = 0.05  # ... unless this much mass sits on the max
 UNDERDISPERSED = 0.8  # dispersion index below this: a bounded (binomial-like) integer
+SMALL_SCALE = 11  # integers on at most this many levels that start above zero: a score (1..5, 1..10)
 MAX_BOUNDED_RANGE = 255  # widest integer range still called "small"
 HUGE_INTEGER = 1e4  # integers this large and mostly distinct are a continuous measurement
 POSITIVE_CV = 0.25  # std/mean below this: zero is > 4 sd away, the lower bound does not matter
@@ -131,6 +132,8 @@ def _integer_support(v: _View) -> tuple[str, dict]:
         return ("bounded_integer", detail) if both else _continuous_support(v)
     if _has_top_bound(v):
         return "bounded_integer", detail
+    if lo >= 1 and hi - lo + 1 <= SMALL_SCALE:
+        return "bounded_integer", detail  # a score on a fixed scale (1..5, 1..7, 1..10), not a count from 0
     if v.dispersion is not None and v.dispersion < UNDERDISPERSED and v.count >= 50 and v.mean > 0:
         return "bounded_integer", detail  # under-dispersed: binomial-like, bounded above
     return "count", {"low": lo, "step": 1}

@@ -2,9 +2,9 @@
 
 A header row names the features (a headerless numeric file is accepted); empty, ``NA``, ``NaN``
 (and similar) cells are missing; string columns become level codes with their levels kept;
-date/time columns are detected; a numeric column with a few non-numeric cells keeps them as
-missing and names their rows in ``Dataset.notes``; a ragged file is an error naming its first
-bad line.
+date/time columns are detected; a numeric column with a few non-numeric cells (at most 10%: entry
+errors such as "5'7" in a column of heights) keeps them as missing and names their rows in
+``Dataset.notes``; a ragged file is an error naming its first bad line.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from autolik.io import Dataset
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "<na>", "nat"})
 _PADDED = re.compile(r"^[+-]?0\d+$")  # "030001", "007": nobody writes a quantity with leading zeros
-MAX_BAD_CELLS, MAX_BAD_FRACTION = 20, 0.05
+MAX_BAD_FRACTION = 0.1  # a column with at most this share of non-numeric cells is numeric with entry errors
+MAX_NAMED_ROWS = 20  # rows named in the note about them
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
                    r"|^\d{1,2}/\d{1,2}/\d{2,4}$|^\d{1,2}:\d{2}(:\d{2})?$")
 
@@ -127,7 +128,7 @@ def _parse_cells(cells: list, name: str, lines: list[int] | None):
         bad = []
     except ValueError:
         bad = [i for i in present if not _is_number(cells[i])]
-    if len(bad) <= min(MAX_BAD_CELLS, MAX_BAD_FRACTION * len(present)) and len(bad) < len(present):
+    if len(bad) <= MAX_BAD_FRACTION * len(present) and len(bad) < len(present):
         if bad:
             skip = set(bad)
             good = [i for i in present if i not in skip]
@@ -136,7 +137,8 @@ def _parse_cells(cells: list, name: str, lines: list[int] | None):
         dtype = "int64" if np.all(np.mod(out[good], 1) == 0) else "float64"
         note = None
         if bad:
-            where = ", ".join(str(lines[i] if lines else i) for i in bad)
+            where = ", ".join(str(lines[i] if lines else i) for i in bad[:MAX_NAMED_ROWS])
+            where += f" and {len(bad) - MAX_NAMED_ROWS} more" if len(bad) > MAX_NAMED_ROWS else ""
             shown = ", ".join(repr(cells[i]) for i in bad[:3])
             unit = ("line" if lines else "row") + ("s" if len(bad) > 1 else "")
             note = (f"column {name!r}: {len(bad)} non-numeric cell{'s' * (len(bad) > 1)} ({shown}) at "

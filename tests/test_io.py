@@ -136,3 +136,17 @@ def test_zero_padded_digit_strings_are_codes_not_counts(tmp_path):
     ids = tmp_path / "ids.csv"  # every code distinct: an identifier, left out
     ids.write_text("fips,x\n" + "\n".join(f"{i:05d},{v}" for i, v in enumerate(rng.normal(size=300))) + "\n")
     assert autolik.recommend(str(ids)).features[0].support == "identifier"
+
+
+def test_a_numeric_column_with_a_few_messy_entries_stays_numeric(tmp_path):
+    """Self-reported heights with 8% free-text entries ("5'7", "5 ft 4") are numbers with missing cells,
+    not 250 string levels; the note counts the bad cells and names the first rows."""
+    rng = np.random.default_rng(0)
+    cells = [str(int(v)) for v in rng.normal(68, 4, 500)]
+    for i in range(0, 500, 12):  # 42 cells, 8.4%
+        cells[i] = rng.choice(["5'7", "5 ft 4", "six feet", "170cm"])
+    path = tmp_path / "heights.csv"
+    path.write_text("height\n" + "\n".join(cells) + "\n")
+    ds = load(path)
+    assert 0 not in ds.levels and int(np.isnan(ds.data[:, 0]).sum()) == 42
+    assert any("42 non-numeric cells" in n and "and 22 more" in n for n in ds.notes)

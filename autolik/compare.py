@@ -151,7 +151,8 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
     Args:
         X: array-like, DataFrame, path or Profile (as for :func:`autolik.recommend`); pass a Profile
             to avoid profiling the data once per candidate.
-        candidates: ``"auto"`` (pick, top alternatives, naive defaults), ``"all"`` (pick, every
+        candidates: ``"auto"`` (pick, top alternatives, or for a mixed pick the model of every
+            feature's second-choice family, naive defaults), ``"all"`` (pick, every
             registered likelihood the data allows, naive defaults) or a list / comma-separated string
             of ``pick``, ``naive-bce``, ``naive-mse``, ``name`` or ``name:mode``.
         key: array name inside an ``.npz`` file.
@@ -168,7 +169,8 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
     spec = _parse_candidates(candidates)
     if spec == "auto":
         alts = [a.get("likelihood") for a in (pick.alternatives or []) if a.get("likelihood") != pick.likelihood]
-        spec = ([("pick", "pick", {})]
+        second = [("runner-up", "alternative", {"runner_up": True})] if pick.likelihood == "mixed" else []
+        spec = ([("pick", "pick", {})] + second
                 + [(a, "alternative", {"likelihood": a}) for a in alts[:N_ALTERNATIVES]]
                 + [(k, "naive", dict(v)) for k, v in NAIVE.items()])
     elif spec == "all":

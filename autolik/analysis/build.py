@@ -132,13 +132,20 @@ def _why(g: _Group, sel, values, cache: dict) -> str:
     return cache[key]
 
 
-def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict) -> FeatureChoice:
+def _runner_up(sel) -> str | None:
+    """The best-scoring family other than the chosen one, or None."""
+    return next((s.name for s in (sel.ranked if sel else []) if s.name != sel.chosen), None)
+
+
+def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict, runner_up: bool = False) -> FeatureChoice:
     from autolik.likelihoods import likelihood_class
 
     if g.support in LEFT_OUT:
         return FeatureChoice(g.name, g.columns, g.support, None, used=False, confidence=1.0,
                              rationale=f"{g.support} feature: reported and left out of the model.")
     fam = forced or (sel.chosen if sel and sel.chosen else (sel_mod.candidates(g.support, g.detail) or ["gaussian"])[0])
+    second = _runner_up(sel) if runner_up and not forced else None
+    fam = second or fam
     f = g.feature
     spread = float(np.sqrt(f.variance)) if np.isfinite(f.variance) else 1.0
     t, opts = sel_mod.model_transform(g.support, g.detail, fam, float(f.mean), spread, float(f.min), float(f.max),
@@ -150,6 +157,9 @@ def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict) ->
     comparable, caveat = _comparable(fam, g)
     if forced:
         why = f"likelihood={fam} forced by the user" + (f"; {caveat}" if caveat else "") + "."
+    elif second:
+        why = (f"the analyser's second choice for this feature: {fam} ({sel.get(fam).score:.4f} nats/value held out; "
+               f"its first choice {sel.chosen} {sel.get(sel.chosen).score:.4f}).")
     else:
         why = _why(g, sel, values, cache)
     fc = FeatureChoice(g.name, g.columns, g.support, fam, opts, t, cls.output_activations(),
@@ -210,7 +220,7 @@ def _whole(profile, choices: list[FeatureChoice], whole_sel, forced) -> Recommen
                           profile.n_features, profile.image_shape, notes, not caveats, "; ".join(caveats))
 
 
-def build_recommendation(profile, forced=None, mode=None, preprocessing=None) -> Recommendation:
+def build_recommendation(profile, forced=None, mode=None, preprocessing=None, runner_up: bool = False) -> Recommendation:
     """The recommendation for a profile whose supports are assigned (see :func:`recommend`)."""
     groups = _groups(profile)
     used = [g for g in groups if g.support not in LEFT_OUT]
@@ -219,5 +229,5 @@ def build_recommendation(profile, forced=None, mode=None, preprocessing=None) ->
     choices, cache = [], {}
     for g in groups:
         sel, values = by_id.get(id(g), (None, g.values))
-        choices.append(_choice(g, sel, values, forced, mode, preprocessing, cache))
-    return _whole(profile, choices, whole_sel, forced)
+        choices.append(_choice(g, sel, values, forced, mode, preprocessing, cache, runner_up))
+    return _whole(profile, choices, None if runner_up else whole_sel, forced)

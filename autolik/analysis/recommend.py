@@ -176,7 +176,7 @@ class Recommendation:
 
 
 def recommend(data, likelihood: str | None = None, mode: str | None = None,
-              preprocessing: str | None = None, key: str | None = None) -> Recommendation:
+              preprocessing: str | None = None, key: str | None = None, runner_up: bool = False) -> Recommendation:
     """Recommend a likelihood for ``data`` (an array, a DataFrame, a path, or a ``Profile``).
 
     Args:
@@ -188,6 +188,8 @@ def recommend(data, likelihood: str | None = None, mode: str | None = None,
         preprocessing: force ``"minmax"`` (to [0,1]), ``"standardize"``, or ``"none"``; default: the
             analyser's choice.
         key: array name inside an ``.npz`` file.
+        runner_up: every feature gets the analyser's second-best family instead of its choice
+            (the runner-up model that ``compare`` trains beside a mixed pick).
 
     Returns:
         A :class:`Recommendation`; ``rec.features`` holds one :class:`FeatureChoice` per feature
@@ -203,7 +205,7 @@ def recommend(data, likelihood: str | None = None, mode: str | None = None,
 
     check_arguments(likelihood, mode, preprocessing)
     profile = _as_profile(data, key)
-    return build_recommendation(profile, likelihood, mode, preprocessing)
+    return build_recommendation(profile, likelihood, mode, preprocessing, runner_up=runner_up)
 
 
 def _as_profile(data, key):

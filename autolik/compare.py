@@ -41,7 +41,8 @@ MAX_DEFAULT_EPOCHS = 1000
 # floating-point operations of one step / rate, plus a per-epoch overhead (validation, snapshot),
 # calibrated on a 2-core CPU with torch's CPU build. The budget is planned, not enforced by the
 # clock: a slower machine takes longer and gives the same table.
-STEP_OVERHEAD_SECONDS = 1.5e-3
+STEP_OVERHEAD_SECONDS = 3e-3
+PART_OVERHEAD_SECONDS = 1e-3  # per family of a mixed table's composite head (its own small kernels)
 EPOCH_OVERHEAD_SECONDS = 3e-3
 FLOPS_PER_SECOND = 2.0e10
 N_ALTERNATIVES = 2  # ranked alternatives trained beside the pick ("top 2-3" with the pick)
@@ -269,12 +270,14 @@ def step_seconds(rec, x: np.ndarray, opts: dict) -> float:
     xb = np.asarray(x, dtype=np.float64)[:, used]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = VAE(rec.likelihood_module(), latent_dim=opts.get("latent_dim"), hidden=opts.get("hidden"),
+        lik = rec.likelihood_module()
+        parts = len(getattr(lik, "heads", [lik]))
+        model = VAE(lik, latent_dim=opts.get("latent_dim"), hidden=opts.get("hidden"),
                     architecture=opts.get("architecture", "auto"), image_shape=shape, missing=bool(np.isnan(xb).any()))
         y = rec.preprocessor().forward(torch.from_numpy(xb), dequantize=True, generator=torch.Generator().manual_seed(0))
         with FlopCounterMode(display=False) as counter:
             model.loss(y).loss.backward()
-    return STEP_OVERHEAD_SECONDS + counter.get_total_flops() / FLOPS_PER_SECOND
+    return STEP_OVERHEAD_SECONDS + PART_OVERHEAD_SECONDS * parts + counter.get_total_flops() / FLOPS_PER_SECOND
 
 
 def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, seed: int, opts: dict) -> dict:

@@ -75,3 +75,13 @@ def test_unknown_candidate_is_a_usage_error(digits_file):
     res = invoke("compare", digits_file, "--candidates", "binomial,nope", *FAST)
     assert res.exit_code == 2
     assert "nope" in res.output
+
+
+def test_nothing_scored_is_exit_1_and_test_fraction_is_a_flag(tmp_path, digits_file):
+    """Only a candidate that is not comparable (Bernoulli on 0..16 levels): the table is shown, then one
+    error line and exit 1, not exit 0 with best = null (issue 14)."""
+    res = invoke("compare", digits_file, "--candidates", "naive-bce", "--test-fraction", "0.2", *FAST)
+    assert res.exit_code == 1, res.output
+    assert "no candidate could be scored" in res.output and "Traceback" not in res.output
+    bad = invoke("compare", digits_file, "--test-fraction", "1.5", *FAST)
+    assert bad.exit_code == 2 and "--test-fraction" in bad.output

@@ -134,8 +134,22 @@ def is_model_dir(path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
+def check_parent(path, flag: str = "--out") -> None:
+    """The directory that will hold ``path`` can be created and written: its nearest existing
+    ancestor is a writable directory (checked before any work, so no result is lost at the end)."""
+    path = Path(path)
+    ancestor = path.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DataError(f"{flag} {path}: {ancestor} is a file, not a directory; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(f"{flag} {path}: no permission to write in {ancestor}; choose another path")
+
+
 def check_writable(path, force: bool = False) -> Path:
-    """Refuse to overwrite: raise DataError unless ``path`` is absent, an empty dir, or (force) a model dir."""
+    """Refuse to overwrite: raise DataError unless ``path`` is absent, an empty dir, or (force) a model dir,
+    in a place that can be written."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise DataError(f"--out {path} is an existing file, expected a directory to create; choose another path")
@@ -146,7 +160,15 @@ def check_writable(path, force: bool = False) -> Path:
         if not is_model_dir(path):
             raise DataError(f"{path} exists and is not an autolik model directory; refusing to replace it "
                             "even with --force; choose another --out")
+    check_parent(path)
     return path
+
+
+def umask() -> int:
+    """The process's file-creation mask (temporary files and directories are private; results get the usual mode)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _alive(pid: int) -> bool:
@@ -214,6 +236,9 @@ def write_model_dir(path, manifest: dict, parts: dict, state_dict: dict, force: 
         files = {name: _sha256(tmp / name) for name in (weights, *(f"{p}.json" for p in _PARTS))}
         head = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "weights": weights}
         _write_json(tmp / MANIFEST, {**head, **manifest, "files": files})
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; a model directory gets the usual mode
+        for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~umask())
         _swap_in(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -31,14 +31,22 @@ class _Group(click.Group):
             raise click.ClickException(str(e)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, BrokenPipeError):
             raise
-        except MemoryError:
-            raise click.ClickException("out of memory; try a smaller --batch-size or a sample of the data") from None
         except Exception as e:  # a bug in autolik: still one line unless debugging
+            if _out_of_memory(e):
+                raise click.ClickException("out of memory; try a smaller --batch-size, -n or a sample of the data "
+                                           "(sample streams its output; fit and compare hold the data)") from None
             if os.environ.get("AUTOLIK_DEBUG"):
                 raise
             raise click.ClickException(
                 f"internal error ({type(e).__name__}: {e}); rerun with AUTOLIK_DEBUG=1 for the traceback"
             ) from None
+
+
+def _out_of_memory(e: Exception) -> bool:
+    """numpy's MemoryError, and torch's allocator failures (RuntimeError on CPU, OutOfMemoryError on GPU)."""
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and
+                                          ("out of memory" in text or "can't allocate memory" in text))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

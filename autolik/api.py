@@ -20,7 +20,8 @@ from autolik.outputs import OutputSpec, load_dataset
 
 SELECTORS = ("analyser", "empirical")
 SCORE_SAMPLES = 10  # posterior draws averaged by FittedVAE.score_samples
-SAMPLE_CHUNK_VALUES = 1 << 22  # decoder outputs per chunk of FittedVAE.sample_chunks (16 MB as float32)
+SAMPLE_CHUNK_VALUES = 1 << 22  # values per layer in one chunk of FittedVAE.sample_chunks (16 MB as float32)
+SAMPLE_CHUNK_ROWS = 1 << 16
 
 
 def _count(value, name: str, minimum: int = 1) -> int:
@@ -340,8 +341,10 @@ class FittedVAE:
             yield self._to_original(y, first_row=start)
 
     def chunk_rows(self) -> int:
-        """Samples drawn at once by :meth:`sample_chunks`: about ``SAMPLE_CHUNK_VALUES`` decoder outputs."""
-        return max(1, SAMPLE_CHUNK_VALUES // max(int(self.model.likelihood.n_raw), int(self.output.n_columns)))
+        """Samples drawn at once by :meth:`sample_chunks`: about ``SAMPLE_CHUNK_VALUES`` values in the widest
+        layer (hidden, raw outputs or data columns), at most ``SAMPLE_CHUNK_ROWS``."""
+        widest = max(int(self.model.likelihood.n_raw), int(self.output.n_columns), *self.model.hidden)
+        return max(1, min(SAMPLE_CHUNK_ROWS, SAMPLE_CHUNK_VALUES // widest))
 
     def sample(self, n: int, seed: int | None = None) -> np.ndarray:
         """``n`` draws x ~ p(x | z), z ~ N(0, I), in the original units, dtype and shape."""

@@ -42,7 +42,8 @@ class ColumnSupport:
     def describe(self) -> str:
         """'integers 0..16', 'values in [0, 1]', 'values > 0', 'real numbers'."""
         if self.integer:
-            kind = "integers" if (self.step, self.origin) == (1.0, 0.0) else f"multiples of {self.step:g} from {self.origin:g}"
+            plain = (self.step, self.origin) == (1.0, 0.0)
+            kind = "integers" if plain else f"multiples of {self.step:g} from {self.origin:g}"
             if math.isinf(self.hi):
                 return f"{kind} >= {self.lo:g}" if not math.isinf(self.lo) else kind
             return f"{kind} {self.lo:g}..{self.hi:g}" if self.hi - self.lo != self.step else \
@@ -83,19 +84,19 @@ def _model_space(constraint) -> tuple[bool, float, float, bool, bool] | None:
 def _head_constraints(head) -> list:
     """One torch constraint (or a per-feature list element) per model column of a single head."""
     import torch
+    from torch.distributions import constraints
 
     with torch.no_grad():
         support = head.distribution(torch.zeros(1, head.n_raw)).support
     n_feat, n_col = head.n_features, getattr(head, "n_columns", head.n_features)
     if n_col != n_feat:  # one-hot blocks: each column is 0 or 1
-        from torch.distributions import constraints
-
         return [constraints.boolean] * n_col
     out = []
     for f in range(n_feat):
-        if isinstance(support, torch.distributions.constraints._IntegerInterval) and torch.is_tensor(support.upper_bound):
-            hi = support.upper_bound.reshape(-1)
-            out.append(torch.distributions.constraints.integer_interval(0, float(hi[f % len(hi)])))
+        hi = getattr(support, "upper_bound", None)
+        if isinstance(support, constraints._IntegerInterval) and torch.is_tensor(hi):  # per-feature trials
+            hi = hi.reshape(-1)
+            out.append(constraints.integer_interval(0, float(hi[f % len(hi)])))
         else:
             out.append(support)
     return out
@@ -139,7 +140,7 @@ def column_supports(likelihood, preprocessor, families: list[str]) -> list[Colum
 
 
 def outside(x: np.ndarray, supports: list[ColumnSupport | None]) -> np.ndarray:
-    """Boolean mask, shape of x (n, n_columns in data units): True where a finite value is outside its column's support."""
+    """Boolean mask of x's shape (n, model columns, data units): True where a value is outside its column's support."""
     bad = np.zeros(x.shape, dtype=bool)
     for j, s in enumerate(supports):
         if s is None:

@@ -241,7 +241,10 @@ class OutputSpec:
         out = np.full((n, self.n_columns), np.nan)
         out[:, self.used_columns] = x
         for c, f in self.fill.items():
-            out[:, c] = f["value"] if f["kind"] == "constant" else (first_row + np.arange(n) if f["kind"] == "row_index" else np.nan)
+            if f["kind"] == "constant":
+                out[:, c] = f["value"]
+            elif f["kind"] == "row_index":
+                out[:, c] = first_row + np.arange(n)  # "nan": stays missing
         return self._cast(out.reshape((n, *self.sample_shape)))
 
     def _cast(self, out: np.ndarray) -> np.ndarray:

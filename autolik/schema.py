@@ -219,8 +219,9 @@ _OUTPUT = Record({
     "low": List(Maybe(Num())), "high": List(Maybe(Num())), "fill": Map(_FILL, int_keys=True),
     "levels": Map(List(Str(), min_len=1), int_keys=True), "column_dtypes": List(Str()),
 })
-_TRANSFORM = Record({"shift": Num(), "scale": Num(nonzero=True, max_abs=MAX_SCALE), "step": Num(lo=0, max_abs=MAX_SCALE),
-                     "continuous": Bool(), "description": Str()}, optional=("shift", "step", "continuous", "description"))
+_TRANSFORM = Record({"shift": Num(), "scale": Num(nonzero=True, max_abs=MAX_SCALE),
+                     "step": Num(lo=0, max_abs=MAX_SCALE), "continuous": Bool(), "description": Str()},
+                    optional=("shift", "step", "continuous", "description"))
 
 
 def _manifest(weights: tuple) -> Record:

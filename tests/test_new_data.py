@@ -114,7 +114,7 @@ def test_library_edges(mixed):
 def test_sample_streams_in_chunks_with_the_same_draws(mixed, monkeypatch):
     model, _ = mixed
     whole = model.sample(10, seed=4)
-    monkeypatch.setattr(autolik.api, "SAMPLE_CHUNK_VALUES", 3 * model.output.n_columns)
+    monkeypatch.setattr(autolik.api, "SAMPLE_CHUNK_ROWS", 3)
     assert model.chunk_rows() == 3
     chunks = list(model.sample_chunks(10, seed=4))
     assert [len(c) for c in chunks] == [3, 3, 3, 1]

@@ -59,7 +59,8 @@ def _write_npy(chunks, n: int, fh) -> None:
     import numpy as np
 
     first = np.ascontiguousarray(next(chunks))
-    header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False, "shape": (n, *first.shape[1:])}
+    header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False,
+              "shape": (n, *first.shape[1:])}
     np.lib.format.write_array_header_2_0(fh, header)
     written = 0
     for chunk in _chain(first, chunks):
@@ -81,7 +82,8 @@ def _write_table(chunks, fh, spec, sep: str) -> None:
 
     for i, chunk in enumerate(chunks):
         flat = np.asarray(chunk).reshape(len(chunk), -1)
-        frame = spec.to_frame(chunk) if spec is not None else pd.DataFrame(flat, columns=[f"z{j}" for j in range(flat.shape[1])])
+        frame = spec.to_frame(chunk) if spec is not None else \
+            pd.DataFrame(flat, columns=[f"z{j}" for j in range(flat.shape[1])])
         frame.to_csv(fh, index=False, header=i == 0, sep=sep, float_format="%.10g")
 
 

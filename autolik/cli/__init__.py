@@ -1,7 +1,7 @@
 """The ``autolik`` command line: a thin shell over the library.
 
-Results go to stdout (``--json`` writes exactly one JSON document there); progress and logs go
-to stderr. Errors are one line: bad data exits 1, bad usage exits 2, and no traceback is shown
+Results go to stdout (``--json`` writes exactly one JSON document there); progress, logs and
+``warning:`` lines (:class:`~autolik.errors.DataWarning`) go to stderr. Errors are one line: bad data exits 1, bad usage exits 2, and no traceback is shown
 (set ``AUTOLIK_DEBUG=1`` to see one).
 
 Each subcommand lives in its own module and registers itself on :data:`cli`.
@@ -12,10 +12,11 @@ import functools
 import json
 import os
 import sys
+import warnings
 
 import click
 
-from autolik.errors import AutolikError, UsageError
+from autolik.errors import AutolikError, DataWarning, UsageError
 from autolik.jsonable import jsonable
 
 
@@ -24,7 +25,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", DataWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except UsageError as e:
             raise click.UsageError(str(e), ctx=ctx) from None
         except AutolikError as e:
@@ -40,6 +44,17 @@ class _Group(click.Group):
             raise click.ClickException(
                 f"internal error ({type(e).__name__}: {e}); rerun with AUTOLIK_DEBUG=1 for the traceback"
             ) from None
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """autolik's DataWarnings (data used but doubtful) as one ``warning:`` line on stderr; others as Python shows them."""
+    if issubclass(category, DataWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
 
 
 def _out_of_memory(e: Exception) -> bool:

@@ -6,15 +6,13 @@ input file and are never overwritten without ``--force``; that is checked before
 """
 from __future__ import annotations
 
-import contextlib
-import warnings
 from pathlib import Path
 
 import click
 
 from autolik.cli import cli, emit_json
 from autolik.cli.paths import check_output, write_atomically
-from autolik.errors import DataWarning, UsageError
+from autolik.errors import UsageError
 
 OUTPUT_SUFFIXES = (".npy", ".csv", ".tsv")
 TEST_KEYS = ("neg_elbo_nats_per_sample", "nll_iwae_nats_per_sample", "nats_per_dim", "bits_per_dim", "k")
@@ -85,17 +83,6 @@ def _write_table(chunks, fh, spec, sep: str) -> None:
         frame = spec.to_frame(chunk) if spec is not None else \
             pd.DataFrame(flat, columns=[f"z{j}" for j in range(flat.shape[1])])
         frame.to_csv(fh, index=False, header=i == 0, sep=sep, float_format="%.10g")
-
-
-@contextlib.contextmanager
-def _warnings_to_stderr():
-    """Library warnings (data used but doubtful) become one ``warning:`` line each on stderr."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
-        yield
-    for w in caught:
-        if issubclass(w.category, DataWarning):
-            click.echo(f"warning: {w.message}", err=True)
 
 
 def describe_recommendation(rec) -> str:
@@ -230,8 +217,7 @@ def _model_and_data(model, file, key, output=None, force=False, suffixes=OUTPUT_
 def encode_command(model, file, key, output, force):
     """Latent means of FILE's rows under MODEL."""
     fitted, data, path = _model_and_data(model, file, key, output, force)
-    with _warnings_to_stderr():
-        z = fitted.encode(data)
+    z = fitted.encode(data)
     _write_output(z, len(z), path)
     _say(f"wrote latent means {z.shape} to {path}")
 
@@ -245,8 +231,7 @@ def encode_command(model, file, key, output, force):
 def reconstruct_command(model, file, key, output, force):
     """Reconstructions (decoder means at the latent means) of FILE's rows, in its units and shape."""
     fitted, data, path = _model_and_data(model, file, key, output, force)
-    with _warnings_to_stderr():
-        out = fitted.reconstruct(data)
+    out = fitted.reconstruct(data)
     _write_output(out, len(out), path, fitted.output)
     _say(f"wrote reconstructions of {len(out)} rows to {path}")
 

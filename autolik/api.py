@@ -92,7 +92,8 @@ def _image_shape(rec, profile: dict, n_used: int):
 def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocessing: str | None = None,
         recommendation=None, key: str | None = None,
         latent_dim: int | None = None, hidden: Sequence[int] | None = None, architecture: str = "auto",
-        epochs: int = 100, batch_size: int = 128, lr: float = 1e-3, patience: int = 10, kl_warmup_epochs: int = 0,
+        epochs: int = 100, batch_size: int = 128, lr: float = 1e-3, patience: int = 10, min_steps: int = 1000,
+        kl_warmup_epochs: int = 0,
         seed: int = 0, test_fraction: float = 0.1, val_fraction: float = 0.1, device: str = "auto",
         max_seconds: float | None = None, k: int = 100, quiet: bool = True, select: str = "analyser",
         profile=None, on_recommendation=None) -> "FittedVAE":
@@ -105,7 +106,8 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         recommendation: build from this Recommendation instead of asking the analyser.
         key: array name inside an .npz file.
         latent_dim, hidden, architecture: the VAE (defaults scale with the number of features).
-        epochs, batch_size, lr, patience, kl_warmup_epochs, device, max_seconds: training.
+        epochs, batch_size, lr, patience, min_steps, kl_warmup_epochs, device, max_seconds: training
+            (early stopping after ``patience`` epochs without progress, once ``min_steps`` steps ran).
         seed: seeds the split, the initial weights, batching and dequantisation noise.
         test_fraction, val_fraction: held-out fractions of rows (test may be 0: no test metrics).
         k: importance samples for the IWAE bound on the test split.
@@ -149,7 +151,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
                 image_shape=_image_shape(rec, prof_d, len(used)), missing=bool(np.isnan(x).any()))
     pre = rec.preprocessor()
     options = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), patience=int(patience),
-                   kl_warmup_epochs=int(kl_warmup_epochs), seed=int(seed), device=device,
+                   min_steps=int(min_steps), kl_warmup_epochs=int(kl_warmup_epochs), seed=int(seed), device=device,
                    max_seconds=max_seconds, quiet=bool(quiet))
     history = train(model, pre, x[split["train"]], x[split["val"]], TrainConfig(**options))
     lattice = _is_lattice(prof_d, used)

@@ -3,9 +3,18 @@
 A recommendation from statistics is a hypothesis; held-out likelihood is the evidence.
 :func:`compare` trains the analyser's pick, its ranked alternatives and the naive defaults a user
 would otherwise try (sigmoid + BCE on min-max scaled data, identity + MSE on standardised data),
-then ranks them by the importance-weighted bound on the held-out negative log-likelihood (IWAE;
-Burda et al., 2016, "Importance Weighted Autoencoders"), always in the original data's units so
-that a density and a mass on the same file compare (Theis et al., 2016).
+then ranks them by the importance-weighted bound on the held-out negative log-likelihood per
+sample (IWAE; Burda et al., 2016, "Importance Weighted Autoencoders"). The comparison is honest
+by construction:
+
+* the same rows (one seeded split) and the same columns for every candidate;
+* always in the original data's units (the Jacobian of each candidate's preprocessing added);
+* a mass on discrete data, for every candidate: a continuous family on a lattice (integers,
+  two-valued flags, category codes, one-hot columns, a 1/255 grid) is evaluated on uniformly
+  dequantised values plus ``log step``, a lower bound on the log mass (Theis et al., 2016), never
+  as a density at lattice points; a density on continuous data;
+* per-dimension figures divide the per-sample figure by one count shared by every candidate,
+  the observed values of the data's own columns.
 
 Candidates that are not normalised likelihoods for the data (plain Bernoulli on values strictly
 inside (0, 1), Loaiza-Ganem & Cunningham, 2019) are trained and shown, but their figures are
@@ -25,14 +34,24 @@ import numpy as np
 
 from autolik.errors import AutolikError, UsageError
 
-DEFAULT_EPOCHS = 50
+DEFAULT_STEPS = 3000  # optimisation steps per candidate when neither epochs nor a budget is given
+MAX_DEFAULT_EPOCHS = 1000
+# The cost model that turns --budget-seconds into a number of optimisation steps, so that the same
+# command and seed give the same table whatever the machine's load: seconds per step = overhead +
+# floating-point operations of one step / rate, plus a per-epoch overhead (validation, snapshot),
+# calibrated on a 2-core CPU with torch's CPU build. The budget is planned, not enforced by the
+# clock: a slower machine takes longer and gives the same table.
+STEP_OVERHEAD_SECONDS = 1.5e-3
+EPOCH_OVERHEAD_SECONDS = 3e-3
+FLOPS_PER_SECOND = 2.0e10
 N_ALTERNATIVES = 2  # ranked alternatives trained beside the pick ("top 2-3" with the pick)
 NAIVE = {  # the defaults a user would otherwise try: recommend() keyword arguments
     "naive-bce": {"likelihood": "bernoulli", "preprocessing": "minmax"},
     "naive-mse": {"likelihood": "gaussian", "mode": "fixed", "preprocessing": "standardize"},
 }
 LEADERBOARD_FIELDS = ("candidate", "likelihood", "activation", "loss", "preprocessing", "comparable",
-                      "nll_iwae_nats_per_dim", "neg_elbo_nats_per_dim", "bits_per_dim", "train_seconds",
+                      "nll_iwae_nats_per_sample", "neg_elbo_nats_per_sample", "nll_iwae_nats_per_dim",
+                      "neg_elbo_nats_per_dim", "bits_per_dim", "train_seconds", "epochs_run", "stopped",
                       "recon_error", "is_pick")
 
 
@@ -55,13 +74,14 @@ class Comparison:
         best: label of the best comparable candidate on held-out data (None if none is comparable).
         agrees: whether ``best`` is the analyser's pick; None when the pick was not a candidate.
         leaderboard: one dict per candidate (fields in ``LEADERBOARD_FIELDS``), comparable first,
-            sorted by held-out IWAE negative log-likelihood per dimension.
+            sorted by held-out IWAE negative log-likelihood per sample.
         fitted: candidate label -> ``FittedVAE``.
         candidates: candidate label -> :class:`Candidate`.
         test_rows: array of held-out rows in the data's original shape, (n_test, ...) (for pictures).
         image_shape: (C, H, W) for image data, else None.
         names: feature names (tabular data).
-        settings: epochs / budget / seed / k used.
+        settings: epochs / steps / budget / seed / k used, and ``n_dims``: the observed values
+            per test row that every per-dim figure divides by.
         notes: candidates skipped or failed, and why.
     """
 
@@ -188,12 +208,7 @@ def _load(X, key: str | None = None):
     return ds, inspect(ds)
 
 
-def _rows_of(ds) -> tuple[np.ndarray, tuple, list[str], tuple | None]:
-    """(2-D array (n, n_columns), original shape, feature names, image_shape) of a Dataset."""
-    return ds.data, tuple(ds.shape), list(ds.names), getattr(ds, "image_shape", None)
-
-
-def _test_indices(fitted, n: int) -> np.ndarray | None:
+def _test_indices(fitted) -> np.ndarray | None:
     """Indices of the test split a FittedVAE was evaluated on, if it records them."""
     split = getattr(fitted, "split", None) or {}
     idx = split.get("test") if isinstance(split, dict) else None
@@ -202,23 +217,19 @@ def _test_indices(fitted, n: int) -> np.ndarray | None:
 
 def _rmse(a: np.ndarray, b: np.ndarray) -> float | None:
     """Root mean squared difference over entries observed in both (data units); None if none."""
-    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
-    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
-    if a.shape != b.shape:
-        return None
     ok = np.isfinite(a) & np.isfinite(b)
     return float(np.sqrt(np.mean((a[ok] - b[ok]) ** 2))) if ok.any() else None
 
 
-def _recon_error(fitted, rows, notes: list, label: str) -> float | None:
-    """RMSE between held-out rows and their reconstructions (distribution means, data units)."""
-    if rows is None:
-        return None
+def _recon_error(fitted, rows: np.ndarray, used: list[int], notes: list, label: str) -> float | None:
+    """RMSE between held-out rows and their reconstructions (distribution means, data units), on the
+    model's own columns only: identifiers, constants and other left-out columns are not reconstructed."""
     try:
-        return _rmse(fitted.reconstruct(rows), rows)
+        out = np.asarray(fitted.reconstruct(rows), dtype=np.float64).reshape(len(rows), -1)
     except (AutolikError, ValueError, TypeError) as e:
         notes.append(f"{label}: no reconstruction error ({e})")
         return None
+    return _rmse(out[:, used], np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)[:, used])
 
 
 def _fit_kwargs(fit_options: dict) -> dict:
@@ -236,6 +247,54 @@ def _fit_kwargs(fit_options: dict) -> dict:
     return {k: v for k, v in fit_options.items() if k not in reserved}
 
 
+# --------------------------------------------------------------------------- how long each candidate trains
+
+
+def step_seconds(rec, x: np.ndarray, opts: dict) -> float:
+    """Seconds one optimisation step takes under the fixed cost model (see ``STEP_OVERHEAD_SECONDS``).
+
+    Counts the floating-point operations of one forward and backward pass of the VAE that ``fit``
+    would build for ``rec`` on a batch of ``x`` (array (batch, n_columns), original units), with
+    torch's own counter; deterministic, so a budget gives the same number of steps on any machine.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from autolik.model import VAE
+
+    used = rec.used_columns
+    shape = rec.image_shape if rec.image_shape is not None and int(np.prod(rec.image_shape)) == len(used) else None
+    xb = np.asarray(x, dtype=np.float64)[:, used]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = VAE(rec.likelihood_module(), latent_dim=opts.get("latent_dim"), hidden=opts.get("hidden"),
+                    architecture=opts.get("architecture", "auto"), image_shape=shape, missing=bool(np.isnan(xb).any()))
+        y = rec.preprocessor().forward(torch.from_numpy(xb), dequantize=True, generator=torch.Generator().manual_seed(0))
+        with FlopCounterMode(display=False) as counter:
+            model.loss(y).loss.backward()
+    return STEP_OVERHEAD_SECONDS + counter.get_total_flops() / FLOPS_PER_SECOND
+
+
+def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, seed: int, opts: dict) -> dict:
+    """Epochs per candidate (and the cost model's steps when a budget is given): the same for every candidate."""
+    from autolik.api import split_indices
+
+    n_train = len(split_indices(len(ds.data), seed, opts.get("test_fraction", 0.1),
+                                opts.get("val_fraction", 0.1))["train"])
+    bs = int(opts.get("batch_size", 128))
+    n_batches = -(-n_train // bs)
+    if epochs is not None:
+        return {"epochs": int(epochs), "steps": int(epochs) * n_batches, "max_seconds": None}
+    if budget_seconds is None:
+        n_epochs = min(MAX_DEFAULT_EPOCHS, max(1, -(-DEFAULT_STEPS // n_batches)))
+        return {"epochs": n_epochs, "steps": n_epochs * n_batches, "max_seconds": None}
+    per = budget_seconds / n_candidates
+    rows = np.asarray(ds.data[: min(bs, len(ds.data))], dtype=np.float64)
+    epoch_seconds = n_batches * step_seconds(pick, rows, opts) + EPOCH_OVERHEAD_SECONDS
+    n_epochs = max(1, int(per / epoch_seconds))
+    return {"epochs": n_epochs, "steps": n_epochs * n_batches, "max_seconds": None, "seconds_per_candidate": per}
+
+
 # --------------------------------------------------------------------------- compare
 
 
@@ -247,8 +306,11 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
     Args:
         X: array-like of shape (n_samples, ...), a DataFrame or a file path.
         candidates: ``"auto"``, ``"all"`` or a list (see :func:`build_candidates`).
-        epochs: epochs per candidate (default ``DEFAULT_EPOCHS``, early stopping applies).
-        budget_seconds: total training budget, split evenly (passed to fit as ``max_seconds``).
+        epochs: epochs per candidate (early stopping applies). Default: enough epochs for
+            ``DEFAULT_STEPS`` optimisation steps (at most ``MAX_DEFAULT_EPOCHS``).
+        budget_seconds: total training budget, split evenly. It is turned into a number of epochs
+            by a fixed cost model (:func:`step_seconds`), the same for every candidate, so that a
+            run is reproducible: a planned budget, not a clock (a slower machine takes longer).
             Exclusive with ``epochs``. Held-out evaluation time comes on top.
         seed: one seed for every candidate: the same split and initialisation stream.
         k: importance samples of the held-out IWAE bound.
@@ -278,16 +340,16 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
     _parse_candidates(candidates)  # a bad name fails before any data is read
     ds, prof = _load(X, key)
     cands, pick, notes = build_candidates(prof, candidates)
-    per = budget_seconds / len(cands) if budget_seconds is not None else None
-    n_epochs = epochs if epochs is not None else (10_000 if per is not None else DEFAULT_EPOCHS)
-    data, shape, names, image_shape = _rows_of(ds)
+    plan = _schedule(ds, pick, epochs, budget_seconds, len(cands), seed, opts)
+    data, shape = ds.data, tuple(ds.shape)
+    used = list(pick.used_columns)
     pick_sig = _signature(pick)
-    rows, fitted_models, test_rows = [], {}, None
+    rows, fitted_models, test_idx = [], {}, None
     for cand in cands:
         is_pick = _signature(cand.recommendation) == pick_sig
         try:
-            fitted = fit(ds, recommendation=cand.recommendation, profile=prof, epochs=n_epochs, max_seconds=per,
-                         seed=seed, k=k, quiet=quiet, **opts)
+            fitted = fit(ds, recommendation=cand.recommendation, profile=prof, epochs=plan["epochs"],
+                         max_seconds=plan["max_seconds"], seed=seed, k=k, quiet=quiet, **opts)
         except Exception as e:  # one failing candidate must not sink the comparison; say why in its row
             if os.environ.get("AUTOLIK_DEBUG") and not isinstance(e, AutolikError):
                 raise
@@ -296,28 +358,55 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
             rows.append(leaderboard_row(cand, None, None, is_pick, error=msg))
             continue
         fitted_models[cand.label] = fitted
-        idx = _test_indices(fitted, len(data))
-        if idx is not None and len(idx):
-            test_rows = np.asarray(data[idx], dtype=np.float64).reshape((len(idx),) + shape[1:])
-        recon = _recon_error(fitted, test_rows, notes, cand.label)
-        rows.append(leaderboard_row(cand, fitted, recon, is_pick))
+        idx = _test_indices(fitted)
+        test_idx = idx if test_idx is None else test_idx
+        why = _not_on_footing(cand, used, idx, test_idx)
+        recon = _recon_error(fitted, _original_rows(data, idx, shape), used, notes, cand.label) \
+            if idx is not None and len(idx) else None
+        rows.append(leaderboard_row(cand, fitted, recon, is_pick, n_dims=_n_dims(data, test_idx, used),
+                                    not_comparable=why))
     rows.sort(key=sort_key)
     best_row = rows[0] if rows and not sort_key(rows[0])[0] else None
     pick_in = any(r["is_pick"] for r in rows)
+    test_rows = _original_rows(data, test_idx, shape) if test_idx is not None and len(test_idx) else None
     comp = Comparison(
         pick=pick.likelihood, best=best_row["candidate"] if best_row else None,
         agrees=(bool(best_row["is_pick"]) if best_row else False) if pick_in else None,
         leaderboard=rows, fitted=fitted_models, candidates={c.label: c for c in cands}, test_rows=test_rows,
-        image_shape=tuple(image_shape) if image_shape else (tuple(pick.image_shape) if pick.image_shape else None),
-        names=names, notes=notes,
-        settings={"epochs": epochs if epochs is not None else (None if per else DEFAULT_EPOCHS),
-                  "budget_seconds": budget_seconds, "seconds_per_candidate": per, "seed": seed, "k": k,
-                  "n_samples": int(shape[0]), "shape": list(shape), **opts})
+        image_shape=tuple(ds.image_shape) if getattr(ds, "image_shape", None)
+        else (tuple(pick.image_shape) if pick.image_shape else None),
+        names=list(ds.names), notes=notes,
+        settings={"epochs": plan["epochs"], "steps_per_candidate": plan["steps"], "budget_seconds": budget_seconds,
+                  "seconds_per_candidate": plan.get("seconds_per_candidate"), "seed": seed, "k": k,
+                  "n_samples": int(shape[0]), "shape": list(shape),
+                  "n_dims": _n_dims(data, test_idx, used) if test_idx is not None else None, **opts})
     if out is not None:
         from autolik.report import write_report
 
         write_report(comp, out, force=force)
     return comp
+
+
+def _original_rows(data, idx: np.ndarray, shape: tuple) -> np.ndarray:
+    """Rows ``idx`` of the dataset's 2-D view as float64, in the data's original per-sample shape."""
+    return np.asarray(data[idx], dtype=np.float64).reshape((len(idx),) + tuple(shape[1:]))
+
+
+def _n_dims(data, idx: np.ndarray | None, used: list[int]) -> float | None:
+    """Observed values per test row in the data's own used columns: the one per-dim denominator."""
+    if idx is None or not len(idx) or not used:
+        return None
+    block = np.asarray(data[idx], dtype=np.float64)[:, used]
+    return float((~np.isnan(block)).sum()) / len(idx)
+
+
+def _not_on_footing(cand, used: list[int], idx, test_idx) -> str:
+    """Why a trained candidate cannot be ranked with the others ('' when it can)."""
+    if list(cand.recommendation.used_columns) != used:
+        return "models other columns than the analyser's pick, so its likelihood is of other data"
+    if idx is None or test_idx is None or not np.array_equal(idx, test_idx):
+        return "was evaluated on other held-out rows"
+    return ""
 
 
 # --------------------------------------------------------------------------- empirical selection
@@ -374,7 +463,7 @@ def select_empirical(X, budget_seconds: float = 60, sample_rows: int = 2000, see
     rec = recommend(X, key=key, **kwargs)
     row = next((r for r in comp.leaderboard if r["candidate"] == comp.best), None)
     evidence = (f"chosen empirically: {comp.best} had the best held-out IWAE "
-                f"({row['nll_iwae_nats_per_dim']:.4g} nats/dim) among {len(comp.leaderboard)} candidates"
+                f"({row['nll_iwae_nats_per_sample']:.4g} nats/sample) among {len(comp.leaderboard)} candidates"
                 if row else "empirical selection found no comparable candidate; kept the analyser's pick")
     rec.notes = list(rec.notes or []) + [evidence + f" ({comp.verdict()})"]
     return rec

@@ -69,7 +69,8 @@ def per_sample(model, pre: Preprocessor, x: np.ndarray, k: int = 100, batch_size
 
     Returns:
         dict of float64 arrays of shape (n_samples,): ``elbo`` and ``log_lik_iwae`` (nats,
-        higher is better; both include the Jacobian) and ``n_observed`` (observed values).
+        higher is better; both include the Jacobian) and ``n_observed`` (observed values of the
+        data's columns).
     """
     if k < 1:
         from autolik.errors import UsageError
@@ -93,14 +94,17 @@ def per_sample(model, pre: Preprocessor, x: np.ndarray, k: int = 100, batch_size
     cat = (lambda parts: torch.cat(parts).numpy()) if elbo else (lambda parts: np.zeros(0))
     jac = log_jac.numpy()
     return {"elbo": cat(elbo) + jac, "log_lik_iwae": cat(iwae) + jac,
-            "n_observed": _observed_values(model, xt)}
+            "n_observed": _observed_values(xt)}
 
 
-def _observed_values(model, xt: torch.Tensor) -> np.ndarray:
-    """Observed values per sample: non-missing columns, counted per model feature (a one-hot block is one)."""
-    lik = model.likelihood
-    ratio = lik.n_features / getattr(lik, "n_columns", lik.n_features)
-    return (~torch.isnan(xt)).sum(-1).numpy().astype(np.float64) * ratio
+def _observed_values(xt: torch.Tensor) -> np.ndarray:
+    """Observed values per sample: the non-missing entries of the data's own columns.
+
+    This is the per-dimension denominator, and it depends only on the data: a one-hot block
+    counts its K columns and a string column one, whatever family models them, so per-dim
+    figures of different likelihoods on the same rows and columns divide the same total.
+    """
+    return (~torch.isnan(xt)).sum(-1).numpy().astype(np.float64)
 
 
 def evaluate(model, pre: Preprocessor, x: np.ndarray, k: int = 100, batch_size: int = 256, seed: int = 0,

@@ -13,8 +13,10 @@ from autolik.jsonable import jsonable
 MD_COLUMNS = (  # (header, leaderboard field, digits)
     ("candidate", "candidate", None), ("likelihood", "likelihood", None), ("activation", "activation", None),
     ("loss", "loss", None), ("preprocessing", "preprocessing", None),
-    ("held-out NLL (IWAE), nats/dim", "nll_iwae_nats_per_dim", 4), ("neg. ELBO, nats/dim", "neg_elbo_nats_per_dim", 4),
-    ("bits/dim", "bits_per_dim", 4), ("recon. RMSE (data units)", "recon_error", 4), ("train s", "train_seconds", 3),
+    ("held-out NLL (IWAE), nats/sample", "nll_iwae_nats_per_sample", 5),
+    ("neg. ELBO, nats/sample", "neg_elbo_nats_per_sample", 5), ("NLL, nats/dim", "nll_iwae_nats_per_dim", 4),
+    ("bits/dim", "bits_per_dim", 4), ("recon. RMSE (model's columns, data units)", "recon_error", 4),
+    ("epochs", "epochs_run", None), ("train s", "train_seconds", 3),
 )
 
 
@@ -25,17 +27,26 @@ def _describe(rec) -> tuple[str, str, str]:
     return act, rec.loss or "-", pre or "none"
 
 
-def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None = None) -> dict:
-    """One leaderboard dict (fields ``LEADERBOARD_FIELDS``) for a candidate and its FittedVAE (None if it failed)."""
+def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None = None,
+                    n_dims: float | None = None, not_comparable: str = "") -> dict:
+    """One leaderboard dict (fields ``LEADERBOARD_FIELDS``) for a candidate and its FittedVAE (None if it failed).
+
+    Args:
+        n_dims: observed values per held-out row in the data's own columns, the one denominator
+            of every candidate's per-dim figures (None: per-dim figures withheld).
+        not_comparable: why this trained candidate is not on the others' footing ('' if it is).
+    """
     rec = cand.recommendation
     act, loss, pre = _describe(rec)
-    comparable = bool(getattr(rec, "comparable", True)) and error is None
+    reason = not_comparable or ("" if getattr(rec, "comparable", True) else
+                                (getattr(rec, "caveat", "") or "not a normalised likelihood for this data"))
+    comparable = error is None and not reason
     mode = cand.kwargs.get("mode")
     likelihood = rec.likelihood + (f" ({mode} scale)" if mode else "")
     if error is not None:
         likelihood += f" (failed: {error})"
-    elif not comparable:
-        likelihood += f" (not comparable: {getattr(rec, 'caveat', '') or 'not a normalised likelihood for this data'})"
+    elif reason:
+        likelihood += f" (not comparable: {reason})"
     m = (getattr(fitted, "metrics", None) or {}) if fitted is not None else {}
     hist = getattr(fitted, "history", None)
 
@@ -43,18 +54,24 @@ def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None 
         v = m.get(name)
         return float(v) if comparable and v is not None and math.isfinite(float(v)) else None
 
+    nll, elbo = fig("nll_iwae_nats_per_sample"), fig("neg_elbo_nats_per_sample")
+    per_dim = (lambda v: v / n_dims if v is not None and n_dims else None)
+    lattice = bool(getattr(fitted, "lattice", False))
     return {
         "candidate": cand.label, "likelihood": likelihood, "activation": act, "loss": loss, "preprocessing": pre,
-        "comparable": comparable, "nll_iwae_nats_per_dim": fig("nats_per_dim"),
-        "neg_elbo_nats_per_dim": fig("neg_elbo_nats_per_dim"), "bits_per_dim": fig("bits_per_dim"),
+        "comparable": comparable, "nll_iwae_nats_per_sample": nll, "neg_elbo_nats_per_sample": elbo,
+        "nll_iwae_nats_per_dim": per_dim(nll), "neg_elbo_nats_per_dim": per_dim(elbo),
+        "bits_per_dim": per_dim(nll) / math.log(2) if lattice and per_dim(nll) is not None else None,
         "train_seconds": float(getattr(hist, "train_seconds", float("nan"))) if hist is not None else None,
+        "epochs_run": int(hist.epochs_run) if hist is not None else None,
+        "stopped": str(hist.stopped_reason) if hist is not None else None,
         "recon_error": recon_error, "is_pick": is_pick,
     }
 
 
 def sort_key(row: dict):
-    """Comparable rows with figures first, by held-out NLL per dim; then the rest by name."""
-    v = row["nll_iwae_nats_per_dim"]
+    """Comparable rows with figures first, by held-out NLL per sample; then the rest by name."""
+    v = row["nll_iwae_nats_per_sample"]
     return (not row["comparable"] or v is None, v if v is not None else math.inf, row["candidate"])
 
 
@@ -98,21 +115,26 @@ def markdown_table(leaderboard: list[dict]) -> str:
 def report_markdown(comp, figures: dict[str, str]) -> str:
     """The text of report.md for a :class:`~autolik.compare.Comparison` and its figure files."""
     s = comp.settings
-    how = (f"{s['budget_seconds']} s budget in total ({s['seconds_per_candidate']:.3g} s per candidate)"
-           if s.get("budget_seconds") else f"{s.get('epochs')} epochs at most (early stopping)")
+    how = (f"{s['budget_seconds']} s budget in total ({s['seconds_per_candidate']:.3g} s per candidate, turned into "
+           f"{s.get('steps_per_candidate')} optimisation steps each by a fixed cost model, so a rerun gives the same table)"
+           if s.get("budget_seconds") else
+           f"{s.get('epochs')} epochs ({s.get('steps_per_candidate')} optimisation steps) at most, with early stopping")
     lines = [
         "# autolik compare", "",
         f"Data: {s.get('n_samples')} samples, shape {tuple(s.get('shape', ()))}. "
         f"Every candidate: the same architecture, data split and seed ({s.get('seed')}), {how}.",
-        f"Held-out figures are on the test split, in the original data's units (Jacobians of the "
-        f"preprocessing added; continuous likelihoods on lattice data dequantised), IWAE with k = {s.get('k')}.",
+        f"Held-out figures are on the test split, the same rows and columns for every candidate, in the original "
+        f"data's units (Jacobians of the preprocessing added): a mass on discrete data (continuous likelihoods on "
+        f"lattice values are dequantised, a lower bound on the mass), a density on continuous data; IWAE with "
+        f"k = {s.get('k')}. Candidates are ranked per sample; per-dim figures divide by the same "
+        f"{s.get('n_dims') or 0:.4g} observed values per row for every candidate.",
         "",
         f"**{comp.verdict()}**",
         "",
         markdown_table(comp.leaderboard),
         "",
-        "Candidates marked *not comparable* are not normalised likelihoods for this data; they were trained "
-        "so their reconstructions can be seen, but their figures are withheld.",
+        "Candidates marked *not comparable* cannot be put on that footing (e.g. not a normalised likelihood for "
+        "this data); they were trained so their reconstructions can be seen, but their figures are withheld.",
     ]
     if comp.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in comp.notes]
@@ -140,40 +162,47 @@ def write_report(comp, out, force: bool = False) -> Path:
     return path
 
 
-
-
 def verdict(comp) -> str:
     """One plain sentence: does the held-out evidence agree with the analyser's pick?"""
-    rows = [r for r in comp.leaderboard if r["comparable"] and r["nll_iwae_nats_per_dim"] is not None]
+    rows = [r for r in comp.leaderboard if r["comparable"] and r["nll_iwae_nats_per_sample"] is not None]
     if comp.best is None:
         return "No candidate is a comparable density on this data, so held-out evidence cannot rank them."
     if comp.agrees is None:
         return (f"The analyser's pick ({comp.pick}) was not among the candidates; "
                 f"the best on held-out data is {comp.best}.")
     if comp.agrees:
-        margin = (f", {rows[1]['nll_iwae_nats_per_dim'] - rows[0]['nll_iwae_nats_per_dim']:.4g} nats/dim "
-                  f"better than the runner-up ({rows[1]['candidate']})") if len(rows) > 1 else ""
+        margin = (f", {_gap(rows[1], rows[0])} better than the runner-up ({rows[1]['candidate']})"
+                  if len(rows) > 1 else "")
         return f"The held-out evidence AGREES with the analyser's pick ({comp.pick}){margin}."
     pick_row = next((r for r in comp.leaderboard if r["is_pick"]), None)
-    gap = ""
-    if pick_row and pick_row["nll_iwae_nats_per_dim"] is not None:
-        gap = f" by {pick_row['nll_iwae_nats_per_dim'] - rows[0]['nll_iwae_nats_per_dim']:.4g} nats/dim"
+    gap = f" by {_gap(pick_row, rows[0])}" if pick_row and pick_row["nll_iwae_nats_per_sample"] is not None else ""
     return (f"The held-out evidence DISAGREES with the analyser's pick ({comp.pick}): "
             f"{comp.best} does better{gap}.")
+
+
+def _gap(worse: dict, better: dict) -> str:
+    """'0.52 nats/sample (1.3%)': how far one row's held-out NLL per sample is behind another's."""
+    a, b = worse["nll_iwae_nats_per_sample"], better["nll_iwae_nats_per_sample"]
+    rel = f" ({(a - b) / abs(b):.1%})" if b else ""
+    return f"{a - b:.4g} nats/sample{rel}"
 
 
 def leaderboard_text(comp) -> str:
     """The leaderboard as an aligned plain-text table, the pick marked with '*', then the verdict."""
     cols = [("", lambda r: "*" if r["is_pick"] else ""), ("candidate", lambda r: r["candidate"]),
-            ("nll/dim", lambda r: _fmt(r["nll_iwae_nats_per_dim"])),
-            ("-elbo/dim", lambda r: _fmt(r["neg_elbo_nats_per_dim"])), ("bits/dim", lambda r: _fmt(r["bits_per_dim"])),
+            ("nll/sample", lambda r: _fmt(r["nll_iwae_nats_per_sample"], 6)),
+            ("-elbo/sample", lambda r: _fmt(r["neg_elbo_nats_per_sample"], 6)),
+            ("nll/dim", lambda r: _fmt(r["nll_iwae_nats_per_dim"])), ("bits/dim", lambda r: _fmt(r["bits_per_dim"])),
             ("recon rmse", lambda r: _fmt(r["recon_error"])), ("train s", lambda r: _fmt(r["train_seconds"], 3)),
             ("activation", lambda r: _cut(r["activation"], 40)), ("loss", lambda r: _cut(r["loss"], 40)),
             ("preprocessing", lambda r: _cut(r["preprocessing"], 40)), ("likelihood", lambda r: _cut(r["likelihood"], 120))]
     table = [[h for h, _ in cols]] + [[f(r) for _, f in cols] for r in comp.leaderboard]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(cols))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
-    foot = ["", "nll/dim: held-out IWAE negative log-likelihood per dimension, nats, in the data's units; "
+    dims = (comp.settings or {}).get("n_dims")
+    foot = ["", "nll/sample: held-out IWAE negative log-likelihood per row, nats, in the data's units (a mass "
+            "on discrete data, a density on continuous data; ranked by it); nll/dim divides it by the same "
+            + (f"{dims:.4g} observed values per row" if dims else "count") + " for every candidate; "
             "* = the analyser's pick.", comp.verdict()]
     return "\n".join(lines + foot + [f"note: {n}" for n in comp.notes])
 

@@ -18,6 +18,7 @@ from autolik.errors import DataError
 from autolik.io import Dataset
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "<na>", "nat"})
+_PADDED = re.compile(r"^[+-]?0\d+$")  # "030001", "007": nobody writes a quantity with leading zeros
 MAX_BAD_CELLS, MAX_BAD_FRACTION = 20, 0.05
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
                    r"|^\d{1,2}/\d{1,2}/\d{2,4}$|^\d{1,2}:\d{2}(:\d{2})?$")
@@ -144,6 +145,11 @@ def _parse_cells(cells: list, name: str, lines: list[int] | None):
     cells = [None if c is None or c.strip().lower() in MISSING else c.strip() for c in cells]
     present = [i for i, c in enumerate(cells) if c is not None]
     out = np.full(len(cells), np.nan)
+    padded = next((cells[i] for i in present if _PADDED.match(cells[i])), None)
+    if padded is not None:  # zero-padded digits are codes (postcodes, region and product codes), not numbers
+        out, dtype, levels, _ = _levels(cells, present, out)
+        return out, dtype, levels, (f"column {name!r}: zero-padded digit strings such as {padded!r} are read as "
+                                    "codes (categories or identifiers), not as numbers")
     try:  # fast path: every present cell is a number
         out[present] = np.array([cells[i] for i in present], dtype=np.float64)
         bad = []
@@ -171,6 +177,11 @@ def _parse_cells(cells: list, name: str, lines: list[int] | None):
             except ValueError:
                 pass
         return out, "datetime", None, None
+    return _levels(cells, present, out)
+
+
+def _levels(cells: list, present: list[int], out: np.ndarray):
+    """A string column: sorted levels and each cell's code."""
     levels = sorted({cells[i] for i in present})
     code = {v: k for k, v in enumerate(levels)}
     out[present] = [code[cells[i]] for i in present]

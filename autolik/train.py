@@ -65,6 +65,8 @@ class TrainConfig:
         batch_size: samples per mini-batch.
         lr: Adam learning rate.
         patience: stop after this many epochs without a better validation loss (0: never).
+        min_steps: early stopping counts only after this many optimisation steps, so that small
+            data (a few batches per epoch, a noisy validation loss) is not stopped near its start.
         kl_warmup_epochs: the KL weight rises linearly from 0 to 1 over this many epochs
             (Bowman et al., 2016; Sønderby et al., 2016); 0 disables warm-up.
         clip_grad_norm: clip the global gradient norm to this value (None: no clipping).
@@ -80,6 +82,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     patience: int = 10
+    min_steps: int = 1000
     kl_warmup_epochs: int = 0
     clip_grad_norm: float | None = 100.0
     seed: int = 0
@@ -303,7 +306,8 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
             if out_of_time:
                 hist.stopped_reason = f"time limit of {config.max_seconds:g} s reached in epoch {epoch}"
                 break
-            if config.patience and wait >= config.patience and epoch > config.kl_warmup_epochs:
+            if (config.patience and wait >= config.patience and epoch > config.kl_warmup_epochs
+                    and loop.step >= config.min_steps):
                 hist.stopped_reason = (f"early stopping: no better validation loss for {config.patience} epochs "
                                        f"(best at epoch {hist.best_epoch})")
                 break

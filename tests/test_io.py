@@ -117,3 +117,22 @@ def test_dataset_passes_through_and_key_misuse():
     assert load(ds) is ds and isinstance(ds, Dataset)
     with pytest.raises(UsageError):
         load(np.zeros((3, 2)), key="a")
+
+
+def test_zero_padded_digit_strings_are_codes_not_counts(tmp_path):
+    """A quoted, zero-padded code ("030001") is a category or an identifier, never a count near 30,000
+    (issue 10, item 3); plain integers in the same file stay numbers."""
+    import autolik
+
+    rng = np.random.default_rng(0)
+    codes = [f'"{c:06d}"' for c in rng.choice([30001, 30002, 41007, 5013], size=300)]
+    path = tmp_path / "codes.csv"
+    path.write_text("region,visits\n" + "\n".join(f"{c},{v}" for c, v in zip(codes, rng.poisson(3, 300))) + "\n")
+    ds = load(path)
+    assert ds.levels[0] == ["005013", "030001", "030002", "041007"] and 1 not in ds.levels
+    assert any("zero-padded" in n and "region" in n for n in ds.notes)
+    rec = autolik.recommend(str(path))
+    assert [f.support for f in rec.features] == ["categorical", "count"]
+    ids = tmp_path / "ids.csv"  # every code distinct: an identifier, left out
+    ids.write_text("fips,x\n" + "\n".join(f"{i:05d},{v}" for i, v in enumerate(rng.normal(size=300))) + "\n")
+    assert autolik.recommend(str(ids)).features[0].support == "identifier"

@@ -71,9 +71,18 @@ def test_early_stopping_restores_the_best_weights(monkeypatch):
     seen = record_validation(monkeypatch, scripted=[5.0, 3.0, 4.0, 4.5, 6.0, 1.0])
     m = new_model()
     x = low_rank()
-    h = train(m, Preprocessor.identity(8), x[:500], x[500:], cfg(epochs=6, patience=2))
+    h = train(m, Preprocessor.identity(8), x[:500], x[500:], cfg(epochs=6, patience=2, min_steps=0))
     assert h.epochs_run == 4 and h.best_epoch == 2 and "early stopping" in h.stopped_reason
     assert states_equal(m.state_dict(), seen[1]) and not states_equal(m.state_dict(), seen[3])
+
+
+def test_early_stopping_waits_for_min_steps(monkeypatch):
+    """Small data (8 batches an epoch here) is not stopped near its start: patience counts only after
+    min_steps optimisation steps (issue 10, item 5)."""
+    record_validation(monkeypatch, scripted=[5.0, 3.0, 4.0, 4.5, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0])
+    x = low_rank()
+    h = train(new_model(), Preprocessor.identity(8), x[:500], x[500:], cfg(epochs=10, patience=2, min_steps=40))
+    assert h.epochs_run == 5 and h.best_epoch == 2 and "early stopping" in h.stopped_reason  # 5 x 8 = 40 steps
 
 
 def test_nan_guard_keeps_the_last_good_epoch(monkeypatch):

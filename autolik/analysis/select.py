@@ -64,6 +64,26 @@ def candidates(support: str, detail: dict) -> list[str]:
     return fams
 
 
+def lattice_step(support: str, detail: dict) -> float:
+    """The grid step of a feature's values in its original units, 0 for continuous data.
+
+    Every discrete support has one, so that a continuous family on it is scored as a
+    (dequantised) mass, never as a density at lattice points: integers and grids carry their
+    ``step``, two-valued features the gap between their values, category codes and one-hot
+    columns 1.
+    """
+    if detail.get("step"):
+        return float(detail["step"])
+    if support == "binary":
+        values = detail.get("values") or []
+        if len(values) == 2 and not isinstance(values[0], str):
+            return abs(float(values[1]) - float(values[0])) or 1.0
+        return 1.0
+    if support == "categorical":
+        return 1.0
+    return 0.0
+
+
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
@@ -83,16 +103,18 @@ def model_transform(support: str, detail: dict, family: str, loc: float, spread:
         ``(transform, options)``: ``transform.step`` is the lattice step (dequantisation for
         continuous families); options hold e.g. ``{"total_count": n}`` or ``{"n_levels": K}``.
     """
-    step = float(detail.get("step") or 0.0)
+    step = lattice_step(support, detail)
     domain = DOMAIN.get(family, "real")
     spread = spread if spread and np.isfinite(spread) and spread > 0 else 1.0
     if preprocessing in ("minmax", "standardize", "none"):
-        return _forced_transform(preprocessing, domain, step, loc, spread, lo, hi), _options(family, domain, detail, lo, hi, step)
+        width_step = 0.0 if domain in DISCRETE_DOMAINS else step  # a mass needs no room for dequantisation
+        t = _forced_transform(preprocessing, step, width_step, loc, spread, lo, hi)
+        return t, _options(family, domain, detail, lo, hi, step)
     if support == "binary" and "values" in detail and not isinstance(detail["values"][0], str):
         a, b = detail["values"]
-        t = FeatureTransform(a, 1.0 / (b - a), 0.0, True, _affine_desc(a, b - a, binary=True))
+        t = FeatureTransform(a, 1.0 / (b - a), step, True, _affine_desc(a, b - a, binary=True))
     elif support == "categorical" or (support == "binary" and domain in ("binary", "levels")):
-        t = FeatureTransform(0.0, 1.0, 0.0, True, "levels -> codes" if "levels" in detail or support == "binary"
+        t = FeatureTransform(0.0, 1.0, step, True, "levels -> codes" if "levels" in detail or support == "binary"
                              else ("one-hot" if "onehot_block" in detail else "none"))
     elif domain == "unit":
         t = _unit_transform(support, detail, step, lo, hi)
@@ -137,11 +159,11 @@ def _lattice_transform(detail, step, lo) -> FeatureTransform:
     return FeatureTransform(low, scale, step, True, desc)
 
 
-def _forced_transform(kind, domain, step, loc, spread, lo, hi) -> FeatureTransform:
+def _forced_transform(kind, step, width_step, loc, spread, lo, hi) -> FeatureTransform:
     if kind == "standardize":
         return FeatureTransform(loc, 1.0 / spread, step, True, _affine_desc(loc, spread))
     if kind == "minmax":
-        width = (hi - lo) + step if hi > lo else 1.0
+        width = (hi - lo) + width_step if hi > lo else 1.0
         return FeatureTransform(lo, 1.0 / width, step, True, _affine_desc(lo, width))
     return FeatureTransform(0.0, 1.0, step, True, "none")
 

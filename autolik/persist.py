@@ -201,12 +201,15 @@ def clean_leftovers(path) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         return
-    stale = _leftovers(path)
-    if not path.exists():
-        olds = sorted((p for p in stale if ".old-" in p.name and is_model_dir(p)), key=lambda p: p.stat().st_mtime)
-        if olds:
-            os.replace(olds[-1], path)
-            stale.remove(olds[-1])
+    try:
+        stale = _leftovers(path)
+        if not path.exists():
+            olds = sorted((p for p in stale if ".old-" in p.name and is_model_dir(p)), key=lambda p: p.stat().st_mtime)
+            if olds:
+                os.replace(olds[-1], path)
+                stale.remove(olds[-1])
+    except OSError:  # best effort: a read-only place (shared models) is loaded as it is
+        return
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
 

@@ -207,10 +207,14 @@ class FittedVAE:
         for i in range(0, len(x), batch_size):
             yield x[i:i + batch_size]
 
-    def _check_missing(self, x: np.ndarray) -> None:
+    def _check_missing(self, x: np.ndarray, source: str = "the data") -> None:
         if not self.model.missing and np.isnan(x).any():
-            raise DataError("the data has missing values (NaN) but the model was trained without any; "
-                            "fill them in, or refit on data with missing values")
+            from autolik.outputs import cells_text
+
+            rows, cols = np.nonzero(np.isnan(x))
+            names = [self.output.names[c] for c in self.output.used_columns]
+            raise DataError(f"{source} has missing values (NaN or empty cells) at {cells_text(rows, cols, names)} but "
+                            "the model was trained without any; fill them in, or refit on data with missing values")
 
     def _supports(self) -> list:
         """Per used column, the values the likelihood can score, in data units (computed once)."""
@@ -232,7 +236,7 @@ class FittedVAE:
         from autolik.outputs import cells_text
 
         x, source = self.output.read_source(X)
-        self._check_missing(x)
+        self._check_missing(x, source)
         supports = self._supports()
         bad = outside(x, supports)
         if bad.any():

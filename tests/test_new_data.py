@@ -43,6 +43,14 @@ def test_wrong_columns_are_refused_clearly(mixed, edit, message):
             call(edit(frame))
 
 
+def test_missing_values_in_a_model_trained_without_them_are_named(mixed):
+    model, frame = mixed
+    bad = frame.assign(frac=frame["frac"].astype(float))
+    bad.loc[6, "frac"] = np.nan
+    with pytest.raises(DataError, match=r"<DataFrame> has missing values .* at data row 7, column 'frac'"):
+        model.encode(bad)
+
+
 def test_infinite_values_are_refused_naming_row_and_column(mixed):
     model, frame = mixed
     bad = frame.assign(frac=frame["frac"].astype(float))

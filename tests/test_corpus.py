@@ -250,3 +250,14 @@ def test_image_model_refuses_values_beyond_its_levels(tmp_path):
         assert_intended(run(*args), 0, args)
     r = np.load(tmp_path / "r.npy")
     assert r.shape == (1, 8, 8) and r.dtype == np.uint8 and r.max() <= 16
+
+
+def test_out_of_memory_is_one_line(mixed_model, tmp_path, monkeypatch):
+    def exhausted(self, n, seed=None):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+        yield
+
+    monkeypatch.setattr(autolik.api.FittedVAE, "sample_chunks", exhausted)
+    result = run("sample", mixed_model[0], "-n", 10, "-o", tmp_path / "s.npy")
+    assert_intended(result, 1, "out of memory")
+    assert "out of memory" in result.output and not (tmp_path / "s.npy").exists()

@@ -7,10 +7,12 @@ support and family when there are many features, such as 784 pixels), then notes
 from __future__ import annotations
 
 
+from pathlib import Path
+
 import click
 
 from autolik.cli import cli, emit_json
-from autolik.cli.paths import check_output
+from autolik.cli.paths import check_output, write_atomically
 from autolik.errors import UsageError
 
 MAX_ROWS = 40  # beyond this many features, the table groups rows by support and family
@@ -136,7 +138,8 @@ def inspect_command(file, key, as_json, plot, sample_rows, force, quiet):
     if plot is not None:
         from autolik.plots.inspect import plot_inspect
 
-        plot_inspect(prof, rec, plot)
+        with write_atomically(Path(plot)) as tmp:  # an interrupted plot leaves the old file, not half a PNG
+            plot_inspect(prof, rec, tmp)
     if as_json:
         doc = report_dict(prof, rec)
         if plot is not None:

@@ -1,8 +1,9 @@
 """The ``autolik`` command line: a thin shell over the library.
 
 Results go to stdout (``--json`` writes exactly one JSON document there); progress, logs and
-``warning:`` lines (:class:`~autolik.errors.DataWarning`) go to stderr. Errors are one line: bad data exits 1, bad usage exits 2, and no traceback is shown
-(set ``AUTOLIK_DEBUG=1`` to see one).
+``warning:`` lines (:class:`~autolik.errors.DataWarning`) go to stderr. Errors are one line:
+bad data exits 1, bad usage exits 2, and no traceback is shown (set ``AUTOLIK_DEBUG=1`` to see
+one); running out of memory is one line too.
 
 Each subcommand lives in its own module and registers itself on :data:`cli`.
 """
@@ -50,7 +51,7 @@ _default_showwarning = warnings.showwarning
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """autolik's DataWarnings (data used but doubtful) as one ``warning:`` line on stderr; others as Python shows them."""
+    """autolik's DataWarnings (data used but doubtful) as one ``warning:`` line on stderr; others as usual."""
     if issubclass(category, DataWarning):
         click.echo(f"warning: {message}", err=True)
     else:

@@ -1,7 +1,8 @@
 """Which values a trained model can score: the support of its likelihood, per column, in data units.
 
 Each likelihood head declares its support in model space as a torch constraint (a Poisson's
-``nonnegative_integer``, a binomial's ``integer_interval(0, n)``, a Beta's ``unit_interval``).
+``nonnegative_integer``, a Beta's ``unit_interval``, a Gamma's ``positive``); a distribution
+whose integer range depends on its parameters gives it (a binomial's ``integer_interval(0, n)``).
 :func:`column_supports` reads them per model column (a composite head per part; a one-hot block
 is 0/1 per column) and maps them through the preprocessing back to the data's units, so a
 message can say "values in [0, 1]" or "integers 0..16" about the column the user sees.
@@ -88,6 +89,8 @@ def _head_constraints(head) -> list:
 
     with torch.no_grad():
         support = head.distribution(torch.zeros(1, head.n_raw)).support
+    if not isinstance(support, constraints._IntegerInterval):  # only integer ranges depend on parameters;
+        support = head.support  # else the head's declared support (a Gamma's is positive, torch's nonnegative)
     n_feat, n_col = head.n_features, getattr(head, "n_columns", head.n_features)
     if n_col != n_feat:  # one-hot blocks: each column is 0 or 1
         return [constraints.boolean] * n_col
@@ -117,7 +120,8 @@ def column_supports(likelihood, preprocessor, families: list[str]) -> list[Colum
 
     Args:
         likelihood: the model's likelihood head (possibly composite).
-        preprocessor: its Preprocessor (x -> y = (x + step/2 - shift) * scale per column).
+        preprocessor: its Preprocessor (x -> y = (x + step * u - shift) * scale per column, u in [0, 1)
+            when a continuous family models lattice data, else u = 0).
         families: the likelihood name per model column (for messages).
     """
     out = []
@@ -128,14 +132,15 @@ def column_supports(likelihood, preprocessor, families: list[str]) -> list[Colum
             continue
         integer, lo, hi, lo_open, hi_open = space
         t = preprocessor.features[j]
-        # y = (x + step/2 - shift) * scale  <=>  x = y / scale + shift - step/2
-        xs = [y / t.scale + t.shift - 0.5 * t.step if math.isfinite(y) else y * math.copysign(1, t.scale)
-              for y in (lo, hi)]
+        # y = (x - shift) * scale  <=>  x = y / scale + shift
+        xs = [y / t.scale + t.shift if math.isfinite(y) else y * math.copysign(1, t.scale) for y in (lo, hi)]
         if t.scale < 0:
             xs, (lo_open, hi_open) = xs[::-1], (hi_open, lo_open)
+        if t.step > 0:  # dequantised: the whole cell [x, x + step) must map inside (its interior, for open ends)
+            xs[1] -= t.step
+            lo_open = hi_open = False
         out.append(ColumnSupport(families[j], integer, xs[0], xs[1], lo_open, hi_open,
-                                 step=abs(1 / t.scale) if integer else 0.0,
-                                 origin=t.shift - 0.5 * t.step if integer else 0.0))
+                                 step=abs(1 / t.scale) if integer else 0.0, origin=t.shift if integer else 0.0))
     return out
 
 

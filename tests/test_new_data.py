@@ -148,3 +148,32 @@ def test_poisson_array_model_refuses_negative_and_fractional_counts(tmp_path):
     bad[1, 2] = 2.5
     with pytest.raises(DataError, match="outside the model's support"):
         model.score_samples(bad)
+
+
+@pytest.mark.parametrize("family, transform, options, described", [
+    ("beta", dict(scale=1 / 8, step=1.0), {}, "values in [0, 7]"),  # integers 0..7 dequantised into (0, 1)
+    ("continuous_bernoulli", dict(scale=1 / 256, step=1.0), {}, "values in [0, 255]"),
+    ("lognormal", dict(scale=1 / 1.6, step=1.0), {}, "values >= 0"),  # counts: each cell's interior is > 0
+    ("gamma", dict(scale=0.5), {}, "values > 0"),
+    ("beta", dict(shift=2.0, scale=1 / 3), {}, "values in [2, 5]"),  # min-max of [2, 5]
+    ("bernoulli", dict(shift=-1.0, scale=0.5, continuous=False), {}, "the two values -1 and 1"),
+    ("binomial", dict(continuous=False), {"total_count": 16}, "integers 0..16"),
+    ("poisson", dict(continuous=False), {}, "integers >= 0"),
+    ("gaussian", dict(shift=3.0, scale=0.1), {}, "real numbers"),
+])
+def test_supports_are_described_in_data_units(family, transform, options, described):
+    from autolik.likelihoods import get_likelihood
+    from autolik.model_support import column_supports, outside
+    from autolik.transforms import FeatureTransform, Preprocessor
+
+    lik = get_likelihood(family, 1, **options)
+    support = column_supports(lik, Preprocessor([FeatureTransform(**transform)]), [family])[0]
+    assert support.describe() == described
+    inside = {"values in [0, 7]": 7, "values in [0, 255]": 255, "values >= 0": 0, "values > 0": 0.01,
+              "values in [2, 5]": 5, "the two values -1 and 1": -1, "integers 0..16": 16, "integers >= 0": 0,
+              "real numbers": -1e300}[described]
+    assert not outside(np.array([[inside]], dtype=float), [support]).any()
+    if described != "real numbers":
+        beyond = {"values >= 0": -0.5, "values > 0": 0.0, "the two values -1 and 1": 0.0,
+                  "integers >= 0": 2.5}.get(described, inside + 1)
+        assert outside(np.array([[beyond]], dtype=float), [support]).all()

@@ -212,7 +212,7 @@ class FittedVAE:
             from autolik.outputs import cells_text
 
             rows, cols = np.nonzero(np.isnan(x))
-            names = [self.output.names[c] for c in self.output.used_columns]
+            names = self.output.used_labels()
             raise DataError(f"{source} has missing values (NaN or empty cells) at {cells_text(rows, cols, names)} but "
                             "the model was trained without any; fill them in, or refit on data with missing values")
 
@@ -241,8 +241,8 @@ class FittedVAE:
         bad = outside(x, supports)
         if bad.any():
             rows, cols = np.nonzero(bad)
-            names = [self.output.names[c] for c in self.output.used_columns]
-            allowed = "; ".join(f"{names[j]!r} ({supports[j].family}): {supports[j].describe()}"
+            names = self.output.used_labels()
+            allowed = "; ".join(f"{names[j]} ({supports[j].family}): {supports[j].describe()}"
                                 for j in sorted(set(cols.tolist()))[:3])
             text = (f"{source}: {len(set(rows.tolist()))} of {len(x)} rows hold values outside the model's support, "
                     f"at {cells_text(rows, cols, names, x)} (allowed: {allowed})")

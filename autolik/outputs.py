@@ -43,15 +43,17 @@ def positional(names) -> bool:
     return [str(n) for n in names] == [f"x{j}" for j in range(len(names))]
 
 
-def cells_text(rows: np.ndarray, cols: np.ndarray, names: list[str], values=None) -> str:
+def cells_text(rows: np.ndarray, cols: np.ndarray, labels: list[str], values=None) -> str:
     """'data row 3, column 'b' (= inf); data row 9, ... and 4 more cells' for the first cells of a mask.
+
+    ``labels``: per column, how to name it (:meth:`OutputSpec.used_labels`).
 
     Rows are counted from 1 (a CSV's header row not counted), as a reader counts them.
     """
     parts = []
     for r, c in list(zip(rows, cols))[:MAX_LISTED]:
         shown = f" (= {values[r, c]:g})" if values is not None else ""
-        parts.append(f"data row {int(r) + 1}, column {names[int(c)]!r}{shown}")
+        parts.append(f"data row {int(r) + 1}, {labels[int(c)]}{shown}")
     more = len(rows) - MAX_LISTED
     return "; ".join(parts) + (f" and {more} more cell{'s' * (more > 1)}" if more > 0 else "")
 
@@ -174,10 +176,16 @@ class OutputSpec:
         inf = np.isinf(x)
         if inf.any():
             rows, cols = np.nonzero(inf)
-            names = [self.names[c] for c in self.used_columns]
+            names = self.used_labels()
             raise DataError(f"{source}: infinite values at {cells_text(rows, cols, names, x)}; the model needs finite "
                             "numbers (NaN or an empty cell marks a missing value): replace or drop them")
         return x, source
+
+    def used_labels(self) -> list[str]:
+        """How messages name the used columns: "column 'frac'", or "pixel (0, 2, 3)" for images."""
+        if len(self.sample_shape) >= 2:
+            return [f"pixel {tuple(int(i) for i in np.unravel_index(c, self.sample_shape))}" for c in self.used_columns]
+        return [f"column {self.names[c]!r}" for c in self.used_columns]
 
     def _locate(self, ds, source: str) -> list[int]:
         """Where each used column is in ds: by name when both sides have names, else by position."""

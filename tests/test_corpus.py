@@ -244,7 +244,7 @@ def test_image_model_refuses_values_beyond_its_levels(tmp_path):
     np.save(tmp_path / "one.npy", x[:1])
     result = run("evaluate", tmp_path / "model", tmp_path / "bad.npy", "--k", 2)
     assert_intended(result, 1, "200 in a 0..16 image model")
-    assert "data row 2, column 'x19' (= 200)" in result.output and "integers 0..16" in result.output
+    assert "data row 2, pixel (2, 3) (= 200)" in result.output and "integers 0..16" in result.output
     for args in (("evaluate", tmp_path / "model", tmp_path / "one.npy", "--k", 2),
                  ("reconstruct", tmp_path / "model", tmp_path / "one.npy", "-o", tmp_path / "r.npy")):
         assert_intended(run(*args), 0, args)

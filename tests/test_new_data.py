@@ -72,7 +72,7 @@ def test_out_of_support_values_are_refused_by_scoring_and_flagged_by_encoding(mi
     bad.loc[[2, 5], column] = value
     for call in (model.score_samples, lambda X: model.evaluate(X, k=2)):
         with pytest.raises(DataError, match=rf"2 of 10 rows hold values outside the model's support, at data row 3, "
-                                            rf"column '{column}' .*allowed: {allowed}"):
+                                            rf"column '{column}' .*allowed: column {allowed}"):
             call(bad)
     with pytest.warns(DataWarning, match="outside the model's support"):
         z = model.encode(bad)

@@ -103,7 +103,8 @@ def describe_recommendation(rec) -> str:
 def describe_metrics(m: dict) -> str:
     if not m:
         return "no held-out test rows (test fraction 0)"
-    text = (f"held-out test ({m.get('n_samples')} rows, k={m.get('k')}): "
+    rows = m.get("n_samples")
+    text = (f"held-out test ({rows} row{'' if rows == 1 else 's'}, k={m.get('k')}): "
             f"-ELBO {m['neg_elbo_nats_per_sample']:.4g} nats/sample, IWAE NLL {m['nll_iwae_nats_per_sample']:.4g} "
             f"nats/sample, {m['nats_per_dim']:.4g} nats/dim")
     if m.get("bits_per_dim") is not None:

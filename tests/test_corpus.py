@@ -261,3 +261,17 @@ def test_out_of_memory_is_one_line(mixed_model, tmp_path, monkeypatch):
     result = run("sample", mixed_model[0], "-n", 10, "-o", tmp_path / "s.npy")
     assert_intended(result, 1, "out of memory")
     assert "out of memory" in result.output and not (tmp_path / "s.npy").exists()
+
+
+def test_bad_options_of_fit_and_demo(count_model, tmp_path):
+    d, x = count_model
+    (tmp_path / "afile").write_text("x")
+    train = d / "train.npy"
+    np.save(tmp_path / "inf.npy", np.where(np.eye(len(x), 4) > 0, np.inf, x))
+    cases = [(("fit", train, "--test-fraction", 2), 2), (("fit", train, "--latent-dim", 0, "--epochs", 1), 2),
+             (("fit", train, "--batch-size", 0), 2), (("fit", train, "--lr", -1), 2), (("fit", train, "--k", 0), 2),
+             (("fit", train, "--hidden", "0"), 2), (("fit", train, "--device", "tpu"), 2),
+             (("fit", tmp_path / "inf.npy", *TINY), 1), (("fit", train, *TINY, "--out", tmp_path / "afile"), 1),
+             (("demo", "--epochs", 0, "--quiet"), 2), (("demo", "--out", tmp_path / "afile" / "m", "--quiet"), 1)]
+    for args, code in cases:
+        assert_intended(run(*args, "--quiet") if args[0] == "fit" else run(*args), code, args)

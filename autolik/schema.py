@@ -228,7 +228,7 @@ def _manifest(weights: tuple) -> Record:
     return Record({
         "format": Str(), "version": Int(), "weights": Choice(weights), "autolik_version": Str(),
         "architecture": _architecture(), "training": Map(), "output": _OUTPUT, "lattice": Bool(),
-        "metrics": Map(Maybe(Num())), "split": Record({"seed": Int(0, 2**63 - 1), "n_samples": Int(1)}),
+        "metrics": Map(), "split": Record({"seed": Int(0, 2**63 - 1), "n_samples": Int(1)}),
         "files": Map(Str()),
     }, optional=("autolik_version", "training", "lattice", "metrics", "split", "files"))
 
@@ -251,7 +251,8 @@ def _recommendation() -> Record:
                  "notes", "comparable", "caveat"))
 
 
-_HISTORY = Record({"train_loss": List(Maybe(Num())), "val_loss": List(Maybe(Num())), "best_epoch": Int(),
+# informational files (nothing is computed from them): loose, so new fields in later versions still load
+_HISTORY = Record({"train_loss": List(Any_()), "val_loss": List(Any_()), "best_epoch": Int(),
                    "epochs_run": Int(0), "stopped_reason": Str(), "train_seconds": Num(lo=0),
                    "samples_per_second": Num(lo=0)},
                   optional=("train_loss", "val_loss", "best_epoch", "epochs_run", "stopped_reason", "train_seconds",

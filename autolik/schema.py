@@ -1,7 +1,7 @@
 """The model directory's schema, declared as data and checked field by field when a model loads.
 
-``SCHEMA[version]`` maps each JSON file of a model directory (format version 1) to the spec of
-its fields (:class:`Int`, :class:`Num`, :class:`Str`, :class:`Bool`, :class:`Choice`,
+``schema(version, weights)`` maps each JSON file of a model directory (format version 1) to the
+spec of its fields (:class:`Int`, :class:`Num`, :class:`Str`, :class:`Bool`, :class:`Choice`,
 :class:`Maybe`, :class:`List`, :class:`Map`, :class:`Record`). :func:`check_files` checks every
 file against it; :func:`check_relations` then checks what one field says about another (lengths,
 column indices, the files agreeing with each other). The first problem raises

@@ -8,8 +8,11 @@ Public API::
     autolik.load(path)            -> FittedVAE
     autolik.AutoVAE(...)          scikit-learn style estimator
     autolik.available_likelihoods(), autolik.get_likelihood(name, n_features, **options)
+    autolik.DataError, autolik.UsageError, autolik.DataWarning   what autolik raises and warns
 """
 from __future__ import annotations
+
+from autolik.errors import AutolikError, DataError, DataWarning, UsageError
 
 __version__ = "0.1.0"
 
@@ -28,7 +31,7 @@ _LAZY = {
     "compare": ("autolik.compare", "compare"),
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted([*_LAZY, "AutolikError", "DataError", "DataWarning", "UsageError"])
 
 
 def __getattr__(name):  # lazy: `import autolik` stays fast and torch loads only when needed

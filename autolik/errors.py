@@ -1,7 +1,8 @@
 """Errors autolik raises on purpose: each says what was expected, what arrived, and the fix.
 
 ``DataError`` is bad data (the CLI exits 1); ``UsageError`` is a bad call or flag (exit 2).
-Both carry a one-line message; the CLI prints it without a traceback.
+Both carry a one-line message; the CLI prints it without a traceback. ``DataWarning`` flags
+data that was used but is doubtful.
 """
 
 
@@ -21,3 +22,10 @@ class UsageError(AutolikError, ValueError):
     """The call itself is wrong (unknown option value, incompatible flags). CLI exit status 2."""
 
     exit_code = 2
+
+
+class DataWarning(UserWarning):
+    """The data was used, but part of it is doubtful (e.g. values outside the model's support).
+
+    The library issues it with :mod:`warnings`; the CLI prints it as one ``warning:`` line on stderr.
+    """

@@ -64,13 +64,15 @@ class Dataset:
             self.dtypes = [self.data.dtype.name] * self.data.shape[1]
 
 
-def load(source, key: str | None = None) -> Dataset:
+def load(source, key: str | None = None, min_rows: int = 2) -> Dataset:
     """Load ``source`` (a path, array, list or DataFrame) into a :class:`Dataset`.
 
     Args:
         source: ``str`` / ``os.PathLike`` path with a supported extension, a numpy array
             (any rank <= 4), a pandas DataFrame or Series, a nested list, or a Dataset.
         key: array name inside an ``.npz`` file (required when it holds several arrays).
+        min_rows: fewest rows accepted: 2 for statistics (profiling, fitting), 1 for new data
+            given to a saved model.
 
     Raises:
         DataError: the data cannot be used (message names the problem and the source).
@@ -78,6 +80,15 @@ def load(source, key: str | None = None) -> Dataset:
     """
     if isinstance(source, Dataset):
         return source
+    ds = _load_any(source, key)
+    if ds.n_samples < min_rows:
+        row = "data row" if ds.source.lower().endswith((".csv", ".tsv", "<dataframe>")) else "row"
+        raise DataError(f"{ds.source}: a single {row} (shape {tuple(ds.shape)}); statistics need at least 2 "
+                        "samples (encode, reconstruct and evaluate accept one)")
+    return ds
+
+
+def _load_any(source, key: str | None) -> Dataset:
     if isinstance(source, (str, os.PathLike)):
         return _load_path(Path(source), key)
     if key is not None:
@@ -150,8 +161,6 @@ def _check_array(shape: tuple, dtype: np.dtype, source: str) -> None:
                         f"got rank {len(shape)} with shape {tuple(shape)}; reshape it")
     if shape[0] == 0 or 0 in shape:
         raise DataError(f"{source}: the array is empty (shape {tuple(shape)}); expected at least 2 rows of data")
-    if shape[0] == 1:
-        raise DataError(f"{source}: a single row (shape {tuple(shape)}); statistics need at least 2 samples")
 
 
 # --------------------------------------------------------------------------- binary files
@@ -171,7 +180,7 @@ def _load_path(path: Path, key: str | None) -> Dataset:
     from autolik.tables import load_text
 
     loaders = {".npy": _load_npy, ".npz": lambda p: _load_npz(p, key), ".parquet": _load_parquet,
-               ".csv": lambda p: load_text(p, ","), ".tsv": lambda p: load_text(p, "\t")}
+               ".csv": lambda p: load_text(p, ","), ".tsv": lambda p: load_text(p, "\t")}  # both sniffed
     return loaders[ext](path)
 
 

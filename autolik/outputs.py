@@ -4,8 +4,11 @@ results back in the original data's units, dtype and shape.
 :class:`OutputSpec` is filled once at fit time from the dataset, its profile and the
 recommendation, saved as JSON with the model, and used by every ``FittedVAE`` method:
 
-* ``read(X)``: load X (array, DataFrame or path), check it has the model's columns, re-code
-  string levels to the training codes, return the used columns as float64 (NaN = missing);
+* ``read(X)``: load X (array, DataFrame or path; one row is enough), find the model's columns in
+  it (by name when both the training data and X have column names, so reordered columns are
+  mapped; else by position), check each column's kind (text levels vs numbers), re-code string
+  levels to the training codes, refuse infinite values naming their rows and columns, and return
+  the used columns as float64 (NaN = missing);
 * ``finish(x)``: round lattice features to their grid and clip to their range, put the columns
   left out of the model back (a constant gets its value, an identifier the row index), reshape
   to images when the source was images, cast to the source dtype (uint8 pixels stay uint8);
@@ -23,13 +26,41 @@ _BOUNDED = ("binary", "categorical", "bounded_integer", "unit_interval", "bounde
 _NONNEGATIVE = ("count", "positive")
 
 
-def load_dataset(X, key: str | None = None):
+MAX_LISTED = 3  # cells named in a message before "and N more"
+
+
+def load_dataset(X, key: str | None = None, min_rows: int = 2):
     """``autolik.io.load`` unless X already is a loaded Dataset (anything with ``data`` and ``shape``)."""
     if hasattr(X, "data") and hasattr(X, "shape") and hasattr(X, "names"):
         return X
     from autolik.io import load
 
-    return load(X, key=key)
+    return load(X, key=key, min_rows=min_rows)
+
+
+def positional(names) -> bool:
+    """True for the names autolik gives columns that had none (``x0, x1, ...``)."""
+    return [str(n) for n in names] == [f"x{j}" for j in range(len(names))]
+
+
+def cells_text(rows: np.ndarray, cols: np.ndarray, labels: list[str], values=None) -> str:
+    """'data row 3, column 'b' (= inf); data row 9, ... and 4 more cells' for the first cells of a mask.
+
+    ``labels``: per column, how to name it (:meth:`OutputSpec.used_labels`).
+
+    Rows are counted from 1 (a CSV's header row not counted), as a reader counts them.
+    """
+    parts = []
+    for r, c in list(zip(rows, cols))[:MAX_LISTED]:
+        shown = f" (= {values[r, c]:g})" if values is not None else ""
+        parts.append(f"data row {int(r) + 1}, {labels[int(c)]}{shown}")
+    more = len(rows) - MAX_LISTED
+    return "; ".join(parts) + (f" and {more} more cell{'s' * (more > 1)}" if more > 0 else "")
+
+
+def _is_table(ds) -> bool:
+    """The dataset came from a CSV, TSV, parquet file or DataFrame (its columns have kinds: numbers or text)."""
+    return str(getattr(ds, "source", "")).lower().endswith((".csv", ".tsv", ".parquet", "<dataframe>"))
 
 
 def _feature_range(fp: dict) -> tuple[float | None, float | None]:
@@ -123,26 +154,76 @@ class OutputSpec:
 
     # -- reading new data -------------------------------------------------------------------
     def read(self, X, key: str | None = None) -> np.ndarray:
-        """The model's columns of X as float64, shape (n_samples, len(used_columns))."""
-        if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
-            data, levels, source = X.reshape(len(X), -1) if X.ndim > 1 else X.reshape(-1, 1), {}, "the array"
-        else:
-            ds = load_dataset(X, key)
-            data, levels, source = ds.data, getattr(ds, "levels", None) or {}, str(getattr(ds, "source", X))
-        if data.shape[1] != self.n_columns:
-            raise DataError(f"{source} has {data.shape[1]} features but the model was trained on {self.n_columns}; "
-                            "pass data with the same columns as the training data")
-        x = np.asarray(data[:, self.used_columns], dtype=np.float64)
-        for j, c in enumerate(self.used_columns):
-            if c in self.levels and c in levels:
-                x[:, j] = self._recode(x[:, j], list(levels[c]), self.levels[c], c)
-        return x
+        """The model's columns of X as float64, shape (n_samples, len(used_columns)); see the module docstring."""
+        return self.read_source(X, key)[0]
 
-    def _recode(self, codes: np.ndarray, found: list[str], trained: list[str], col: int) -> np.ndarray:
+    def read_source(self, X, key: str | None = None) -> tuple[np.ndarray, str]:
+        """:meth:`read`, and the name of X's source for messages (its path, ``<DataFrame>``, ``the array``)."""
+        if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
+            from autolik.io import from_array
+
+            ds = from_array(X, "the array")
+        else:
+            ds = load_dataset(X, key, min_rows=1)
+        source = str(getattr(ds, "source", "the data"))
+        where = self._locate(ds, source)
+        x = np.asarray(ds.data[:, where], dtype=np.float64)
+        levels = getattr(ds, "levels", None) or {}
+        for j, (c, w) in enumerate(zip(self.used_columns, where)):
+            self._check_kind(ds, source, c, w)
+            if c in self.levels and w in levels:
+                x[:, j] = self._recode(x[:, j], list(levels[w]), self.levels[c], c, source)
+        inf = np.isinf(x)
+        if inf.any():
+            rows, cols = np.nonzero(inf)
+            names = self.used_labels()
+            raise DataError(f"{source}: infinite values at {cells_text(rows, cols, names, x)}; the model needs finite "
+                            "numbers (NaN or an empty cell marks a missing value): replace or drop them")
+        return x, source
+
+    def used_labels(self) -> list[str]:
+        """How messages name the used columns: "column 'frac'", or "pixel (0, 2, 3)" for images."""
+        if len(self.sample_shape) >= 2:
+            return [f"pixel {tuple(int(i) for i in np.unravel_index(c, self.sample_shape))}" for c in self.used_columns]
+        return [f"column {self.names[c]!r}" for c in self.used_columns]
+
+    def _locate(self, ds, source: str) -> list[int]:
+        """Where each used column is in ds: by name when both sides have names, else by position."""
+        names = [str(n) for n in getattr(ds, "names", [])]
+        if positional(self.names) or positional(names) or names == self.names:
+            if ds.data.shape[1] != self.n_columns:
+                raise DataError(f"{source} has {ds.data.shape[1]} features but the model was trained on "
+                                f"{self.n_columns}; pass data with the same columns as the training data")
+            return list(self.used_columns)
+        unknown = [n for n in names if n not in self.names]
+        missing = [self.names[c] for c in self.used_columns if self.names[c] not in names]
+        if unknown or missing:
+            parts = ([f"columns {missing[:5]} that the model uses are missing"] if missing else []) + \
+                    ([f"columns {unknown[:5]} are not in the training data"] if unknown else [])
+            raise DataError(f"{source}: {' and '.join(parts)} (the model's columns: {self.names[:10]}"
+                            f"{' ...' if len(self.names) > 10 else ''}); match the training data's header")
+        index = {n: j for j, n in reversed(list(enumerate(names)))}
+        return [index[self.names[c]] for c in self.used_columns]
+
+    def _check_kind(self, ds, source: str, c: int, w: int) -> None:
+        """A column of text levels in training must hold text now, and a numeric one numbers."""
+        dtypes, levels = getattr(ds, "dtypes", None) or [], getattr(ds, "levels", None) or {}
+        if not (_is_table(ds) or levels):
+            return  # numeric arrays hold numbers: level codes are checked against the model's support
+        found = dtypes[w] if w < len(dtypes) else "float64"
+        if c in self.levels and w not in levels and np.isfinite(ds.data[:, w]).any():
+            raise DataError(f"{source}: column {self.names[c]!r} holds numbers ({found}) but the model was trained on "
+                            f"its text levels {self.levels[c][:5]}; pass the level names")
+        if c not in self.levels and (w in levels or found == "datetime"):
+            shown = f" ({', '.join(map(repr, levels[w][:3]))})" if w in levels else " (dates)"
+            raise DataError(f"{source}: column {self.names[c]!r} holds text{shown} but the model was trained on "
+                            "numbers in it; pass numbers (non-numeric cells mark missing values only when few)")
+
+    def _recode(self, codes: np.ndarray, found: list[str], trained: list[str], col: int, source: str) -> np.ndarray:
         index = {level: i for i, level in enumerate(trained)}
         unknown = [lv for lv in found if lv not in index]
         if unknown:
-            raise DataError(f"column {self.names[col]!r} has levels {unknown[:5]} not seen in training "
+            raise DataError(f"{source}: column {self.names[col]!r} has levels {unknown[:5]} not seen in training "
                             f"(known: {trained[:10]}); map them to known levels or refit")
         lut = np.array([index[lv] for lv in found], dtype=np.float64)
         out = np.full_like(codes, np.nan)
@@ -151,8 +232,11 @@ class OutputSpec:
         return out
 
     # -- writing results back -----------------------------------------------------------------
-    def finish(self, x: np.ndarray) -> np.ndarray:
-        """Model columns in original units (n, len(used_columns)) -> the source's dtype and shape."""
+    def finish(self, x: np.ndarray, first_row: int = 0) -> np.ndarray:
+        """Model columns in original units (n, len(used_columns)) -> the source's dtype and shape.
+
+        ``first_row``: row number of x's first row (an identifier column counts on from it in chunked output).
+        """
         x = np.array(x, dtype=np.float64, copy=True)
         step, origin = np.asarray(self.step, float), np.asarray(self.origin, float)
         lat = step > 0
@@ -165,7 +249,10 @@ class OutputSpec:
         out = np.full((n, self.n_columns), np.nan)
         out[:, self.used_columns] = x
         for c, f in self.fill.items():
-            out[:, c] = f["value"] if f["kind"] == "constant" else (np.arange(n) if f["kind"] == "row_index" else np.nan)
+            if f["kind"] == "constant":
+                out[:, c] = f["value"]
+            elif f["kind"] == "row_index":
+                out[:, c] = first_row + np.arange(n)  # "nan": stays missing
         return self._cast(out.reshape((n, *self.sample_shape)))
 
     def _cast(self, out: np.ndarray) -> np.ndarray:

@@ -8,13 +8,22 @@ A model directory holds:
 * ``weights.safetensors`` (when the ``safetensors`` package is installed) or ``weights.pt``, a
   plain ``state_dict`` read back with ``torch.load(weights_only=True)``.
 
-Everything but the tensors is JSON, so loading parses data and never unpickles objects. Writing
-never silently replaces an existing directory: it is a :class:`~autolik.errors.DataError` unless
-``force=True``, and then the new model is written to a temporary directory beside the target and
-swapped in, so a crash leaves either the old model or the new one, never half of each.
+Everything but the tensors is JSON, so loading parses data and never unpickles objects. Loading
+checks every field against the schema of the format version (:mod:`autolik.schema`), the
+files against the SHA-256 digests the manifest records, and the tensors' names, shapes and
+finiteness against the rebuilt architecture; any damage is one :class:`~autolik.errors.DataError`
+line naming the file and the field.
+
+Writing never silently replaces an existing directory: it is a DataError unless ``force=True``,
+and then the new model is written to a temporary directory beside the target
+(``.NAME.tmp-PID-*``) and swapped in (the old one moved to ``.NAME.old-PID-*`` first), so a
+crash leaves either the old model or the new one, never half of each. Leftovers of an
+interrupted save (their process gone) are cleaned up, and an interrupted swap restored, the next
+time that directory is saved or loaded.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autolik import schema
 from autolik.errors import DataError
 from autolik.jsonable import jsonable
 
@@ -30,6 +40,7 @@ FORMAT_NAME = "autolik-model"
 FORMAT_VERSION = 1
 MANIFEST = "autolik.json"
 _PARTS = ("recommendation", "preprocessor", "profile", "history")
+WEIGHT_FILES = ("weights.safetensors", "weights.pt")
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -45,8 +56,16 @@ def _read_json(path: Path) -> dict:
     except FileNotFoundError:
         raise DataError(f"model directory {path.parent} is incomplete: {path.name} is missing; "
                         "refit and save the model again") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} is not valid JSON ({e}); the model directory is damaged, refit it") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise schema.damaged(path.parent, path.name, "", f"not valid JSON ({e})") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- tensors
@@ -73,13 +92,38 @@ def _load_weights(path: Path) -> dict:
             from safetensors.torch import load_file
         except ImportError:
             raise DataError(f"{path} needs the 'safetensors' package to load; pip install safetensors") from None
-        return load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as e:  # safetensors raises its own error type for truncated or garbled files
+            raise schema.damaged(path.parent, path.name, "", f"not a readable safetensors file ({e})") from None
+    else:
+        import torch
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # weights_only refuses anything but tensors and plain containers
+            raise DataError(f"{path} is not a plain tensor file ({type(e).__name__}); refit the model") from None
     import torch
 
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # weights_only refuses anything but tensors and plain containers
-        raise DataError(f"{path} is not a plain tensor file ({type(e).__name__}); refit the model") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise schema.damaged(path.parent, path.name, "", "expected a mapping of tensor names to tensors")
+    return state
+
+
+def check_weights(directory, file: str, state: dict, expected: dict) -> None:
+    """The loaded tensors must be exactly the model's: the same names and shapes, all finite."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        what = f"tensor {missing[0]!r} is missing" if missing else f"unexpected tensor {unexpected[0]!r}"
+        raise schema.damaged(directory, file, "", f"{what}; the weights do not match the architecture in autolik.json")
+    for name, want in expected.items():
+        got = state[name]
+        if tuple(got.shape) != tuple(want.shape):
+            raise schema.damaged(directory, file, "", f"tensor {name!r} has shape {tuple(got.shape)}, the "
+                                 f"architecture in autolik.json needs {tuple(want.shape)}")
+        if got.is_floating_point() and not bool(got.isfinite().all()):
+            raise schema.damaged(directory, file, "", f"tensor {name!r} holds NaN or infinite values")
 
 
 # --------------------------------------------------------------------------- directories
@@ -90,8 +134,22 @@ def is_model_dir(path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
+def check_parent(path, flag: str = "--out") -> None:
+    """The directory that will hold ``path`` can be created and written: its nearest existing
+    ancestor is a writable directory (checked before any work, so no result is lost at the end)."""
+    path = Path(path)
+    ancestor = path.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DataError(f"{flag} {path}: {ancestor} is a file, not a directory; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(f"{flag} {path}: no permission to write in {ancestor}; choose another path")
+
+
 def check_writable(path, force: bool = False) -> Path:
-    """Refuse to overwrite: raise DataError unless ``path`` is absent, an empty dir, or (force) a model dir."""
+    """Refuse to overwrite: raise DataError unless ``path`` is absent, an empty dir, or (force) a model dir,
+    in a place that can be written."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise DataError(f"--out {path} is an existing file, expected a directory to create; choose another path")
@@ -102,7 +160,62 @@ def check_writable(path, force: bool = False) -> Path:
         if not is_model_dir(path):
             raise DataError(f"{path} exists and is not an autolik model directory; refusing to replace it "
                             "even with --force; choose another --out")
+    check_parent(path)
     return path
+
+
+def umask() -> int:
+    """The process's file-creation mask (temporary files and directories are private; results get the usual mode)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _leftovers(path: Path) -> list[Path]:
+    """Temporary directories of saves of ``path`` whose process is gone (or unknown: older names)."""
+    out = []
+    for kind in ("tmp", "old"):
+        for p in path.parent.glob(f".{path.name}.{kind}-*"):
+            pid = p.name[len(f".{path.name}.{kind}-"):].split("-", 1)[0]
+            if p.is_dir() and not (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))):
+                out.append(p)
+    return out
+
+
+def clean_leftovers(path) -> None:
+    """Finish what an interrupted save of ``path`` left behind.
+
+    A swap interrupted after the old model was moved aside leaves no ``path`` and an
+    ``.NAME.old-*`` model: it is moved back. Every other leftover temporary directory is removed.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    try:
+        stale = _leftovers(path)
+        if not path.exists():
+            olds = sorted((p for p in stale if ".old-" in p.name and is_model_dir(p)), key=lambda p: p.stat().st_mtime)
+            if olds:
+                os.replace(olds[-1], path)
+                stale.remove(olds[-1])
+    except OSError:  # best effort: a read-only place (shared models) is loaded as it is
+        return
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _temp_dir(path: Path, kind: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.{kind}-{os.getpid()}-", dir=path.parent))
 
 
 def write_model_dir(path, manifest: dict, parts: dict, state_dict: dict, force: bool = False) -> Path:
@@ -117,13 +230,18 @@ def write_model_dir(path, manifest: dict, parts: dict, state_dict: dict, force: 
     """
     path = check_writable(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    clean_leftovers(path)
+    tmp = _temp_dir(path, "tmp")
     try:
         weights = _save_weights(state_dict, tmp)
         for name in _PARTS:
             _write_json(tmp / f"{name}.json", parts.get(name) or {})
+        files = {name: _sha256(tmp / name) for name in (weights, *(f"{p}.json" for p in _PARTS))}
         head = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "weights": weights}
-        _write_json(tmp / MANIFEST, {**head, **manifest})
+        _write_json(tmp / MANIFEST, {**head, **manifest, "files": files})
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; a model directory gets the usual mode
+        for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~umask())
         _swap_in(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -132,23 +250,30 @@ def write_model_dir(path, manifest: dict, parts: dict, state_dict: dict, force: 
 
 
 def _swap_in(tmp: Path, path: Path) -> None:
-    if path.is_dir():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-        os.rmdir(old)
-        os.replace(path, old)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            os.replace(old, path)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
+    if not path.is_dir():
         os.replace(tmp, path)
+        return
+    old = _temp_dir(path, "old")
+    os.rmdir(old)
+    os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    finally:
+        if path.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def read_model_dir(path) -> tuple[dict, dict, dict]:
-    """Read and validate a model directory: returns (manifest, parts, state_dict)."""
+    """Read and validate a model directory: returns (manifest, parts, state_dict).
+
+    Checks, in order: the manifest's format and version, every JSON file against the schema of
+    that version, the fields' relations, the files against the manifest's SHA-256 digests.
+    """
     path = Path(path)
+    clean_leftovers(path)
     if not path.exists():
         raise DataError(f"no model directory at {path}; pass the --out directory of `autolik fit`")
     if not path.is_dir() or not is_model_dir(path):
@@ -163,10 +288,26 @@ def read_model_dir(path) -> tuple[dict, dict, dict]:
         raise DataError(f"{path} was written in {FORMAT_NAME} version {manifest.get('version')!r}; this autolik reads "
                         f"version {FORMAT_VERSION}; refit the model with this version")
     parts = {name: _read_json(path / f"{name}.json") for name in _PARTS}
-    weights = str(manifest.get("weights", ""))
-    if weights not in ("weights.safetensors", "weights.pt"):
-        raise DataError(f"{path}/{MANIFEST} names weights file {weights!r}; expected weights.safetensors or weights.pt")
+    schema.check_files(path, {MANIFEST: manifest, **{f"{k}.json": v for k, v in parts.items()}},
+                       FORMAT_VERSION, WEIGHT_FILES)
+    schema.check_relations(path, manifest, parts)
+    weights = manifest["weights"]
+    _check_digests(path, manifest.get("files"), weights)
     return manifest, parts, _load_weights(path / weights)
+
+
+def _check_digests(path: Path, digests: dict | None, weights: str) -> None:
+    """Every file the manifest lists must be there and unchanged (models saved before digests skip this)."""
+    if digests is None:
+        return
+    for name in (weights, *(f"{p}.json" for p in _PARTS)):
+        if name not in digests:
+            raise schema.damaged(path, MANIFEST, f"files.{name}", "is missing")
+        if not (path / name).is_file():
+            raise DataError(f"model directory {path} is incomplete: {name} is missing; refit the model")
+        if _sha256(path / name) != digests[name]:
+            raise schema.damaged(path, name, "", "its contents changed after the model was saved (the SHA-256 "
+                                 f"digest differs from the one {MANIFEST} records)")
 
 
 # --------------------------------------------------------------------------- FittedVAE
@@ -206,26 +347,40 @@ def _history(d: dict):
 
 def load_fitted(path):
     """Rebuild a :class:`autolik.api.FittedVAE` from a model directory (JSON + tensors only)."""
-    from autolik.analysis.recommend import Recommendation
     from autolik.api import FittedVAE
-    from autolik.model import VAE
-    from autolik.outputs import OutputSpec
-    from autolik.transforms import Preprocessor
 
     manifest, parts, state = read_model_dir(path)
-    try:
-        rec = Recommendation.from_dict(parts["recommendation"])
-        model = VAE.from_config(manifest["architecture"], rec.likelihood_module())
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise DataError(f"weights in {path} do not match the architecture (missing {list(missing)[:3]}, "
-                            f"unexpected {list(unexpected)[:3]}); the directory is damaged, refit the model")
-        output = OutputSpec.from_dict(manifest["output"])
-        pre = Preprocessor.from_dict(parts["preprocessor"])
-    except (KeyError, TypeError, RuntimeError) as e:
-        raise DataError(f"{path} is a damaged autolik model directory ({type(e).__name__}: {e}); refit the model") from None
+    rec, model, output, pre = _rebuild(Path(path), manifest, parts)
+    check_weights(path, manifest["weights"], state, model.state_dict())
+    model.load_state_dict(state)
     model.eval()
     return FittedVAE(recommendation=rec, preprocessor=pre, model=model, history=_history(parts["history"]),
                      metrics=manifest.get("metrics") or {}, profile=parts["profile"], output=output,
                      lattice=bool(manifest.get("lattice")), config=manifest.get("training") or {},
                      split=manifest.get("split") or {})
+
+
+def _rebuild(path: Path, manifest: dict, parts: dict):
+    """The Recommendation, the (untrained) VAE, the OutputSpec and the Preprocessor the files describe."""
+    from autolik.analysis.recommend import Recommendation
+    from autolik.model import VAE
+    from autolik.outputs import OutputSpec
+    from autolik.transforms import Preprocessor
+
+    try:
+        rec = Recommendation.from_dict(parts["recommendation"])
+        likelihood = rec.likelihood_module()
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # options a likelihood refuses
+        raise schema.damaged(path, "recommendation.json", "features", f"the likelihood cannot be built from it "
+                             f"({type(e).__name__}: {e})") from None
+    arch = manifest["architecture"]
+    for key, have in (("n_inputs", getattr(likelihood, "n_columns", likelihood.n_features)),
+                      ("n_raw", likelihood.n_raw)):
+        if arch[key] != have:
+            raise schema.damaged(path, MANIFEST, f"architecture.{key}", f"expected {have} (what the likelihood in "
+                                 f"recommendation.json needs), found {arch[key]}")
+    try:
+        model = VAE.from_config(arch, likelihood)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # e.g. 'conv' without a matching image shape
+        raise schema.damaged(path, MANIFEST, "architecture", f"the network cannot be built from it ({e})") from None
+    return rec, model, OutputSpec.from_dict(manifest["output"]), Preprocessor.from_dict(parts["preprocessor"])

@@ -25,9 +25,39 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\
                    r"|^\d{1,2}/\d{1,2}/\d{2,4}$|^\d{1,2}:\d{2}(:\d{2})?$")
 
 
-def load_text(path: Path, delimiter: str) -> Dataset:
-    """Read a delimited text file with a header row (a headerless numeric file is accepted)."""
+DELIMITERS = (",", ";", "\t", "|")
+SNIFF_BYTES = 1 << 16
+
+
+def sniff_delimiter(path: Path, default: str) -> str:
+    """The delimiter of a text table: among ``DELIMITERS``, the one that splits the first lines
+    (up to 64 KB) into the same number (> 1) of fields on every line, the most fields winning and
+    ``default`` winning ties; ``default`` when none does (a one-column file)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except (OSError, UnicodeDecodeError):
+        return default  # reading it properly reports the problem
+    lines = head.splitlines()
+    lines = [ln for ln in (lines[:-1] if len(head) == SNIFF_BYTES else lines)[:50] if ln.strip()]
+    best, best_fields = default, 1
+    for d in sorted(DELIMITERS, key=lambda d: d != default):
+        try:
+            counts = {len(row) for row in csv.reader(lines, delimiter=d)}
+        except csv.Error:
+            continue
+        if len(counts) == 1 and (n := counts.pop()) > best_fields:
+            best, best_fields = d, n
+    return best
+
+
+def load_text(path: Path, default_delimiter: str = ",") -> Dataset:
+    """Read a delimited text file with a header row (a headerless numeric file is accepted).
+
+    The delimiter is sniffed (``,``, ``;``, tab or ``|``; see :func:`sniff_delimiter`).
+    """
     src = str(path)
+    delimiter = sniff_delimiter(path, default_delimiter)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh, delimiter=delimiter)
@@ -85,8 +115,6 @@ def from_columns(columns: list, names: list[str], source: str, lines: list[int] 
     n = len(columns[0][0] if isinstance(columns[0], tuple) else columns[0]) if columns else 0
     if not columns or n == 0:
         raise DataError(f"{source}: no data rows (shape ({n}, {len(columns)})); expected at least 2 rows")
-    if n == 1:
-        raise DataError(f"{source}: a single data row; statistics need at least 2 samples")
     data = np.empty((n, len(columns)), dtype=np.float64)
     ds = Dataset(data, list(names), source, (n, len(columns)), dtypes=["float64"] * len(columns))
     for j, col in enumerate(columns):

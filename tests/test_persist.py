@@ -115,6 +115,11 @@ def test_loading_never_executes_code(fitted, tmp_path, monkeypatch):
     path = fitted.save(tmp_path / "m")
     target = tmp_path / "pwned"
     torch.save({"weights": _Payload(str(target))}, path / "weights.pt")
+    with pytest.raises(DataError, match="weights.pt: its contents changed"):
+        autolik.load(path)  # the manifest's digest catches the swapped file first
+    manifest = json.loads((path / "autolik.json").read_text())
+    del manifest["files"]  # an attacker who also edits the manifest: weights_only still refuses
+    (path / "autolik.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="not a plain tensor file"):
         autolik.load(path)
     assert not target.exists()

@@ -1,8 +1,9 @@
 """The ``autolik`` command line: a thin shell over the library.
 
-Results go to stdout (``--json`` writes exactly one JSON document there); progress and logs go
-to stderr. Errors are one line: bad data exits 1, bad usage exits 2, and no traceback is shown
-(set ``AUTOLIK_DEBUG=1`` to see one).
+Results go to stdout (``--json`` writes exactly one JSON document there); progress, logs and
+``warning:`` lines (:class:`~autolik.errors.DataWarning`) go to stderr. Errors are one line:
+bad data exits 1, bad usage exits 2, and no traceback is shown (set ``AUTOLIK_DEBUG=1`` to see
+one); running out of memory is one line too.
 
 Each subcommand lives in its own module and registers itself on :data:`cli`.
 """
@@ -12,10 +13,11 @@ import functools
 import json
 import os
 import sys
+import warnings
 
 import click
 
-from autolik.errors import AutolikError, UsageError
+from autolik.errors import AutolikError, DataWarning, UsageError
 from autolik.jsonable import jsonable
 
 
@@ -24,21 +26,43 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", DataWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except UsageError as e:
             raise click.UsageError(str(e), ctx=ctx) from None
         except AutolikError as e:
             raise click.ClickException(str(e)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, BrokenPipeError):
             raise
-        except MemoryError:
-            raise click.ClickException("out of memory; try a smaller --batch-size or a sample of the data") from None
         except Exception as e:  # a bug in autolik: still one line unless debugging
+            if _out_of_memory(e):
+                raise click.ClickException("out of memory; try a smaller --batch-size, -n or a sample of the data "
+                                           "(sample streams its output; fit and compare hold the data)") from None
             if os.environ.get("AUTOLIK_DEBUG"):
                 raise
             raise click.ClickException(
                 f"internal error ({type(e).__name__}: {e}); rerun with AUTOLIK_DEBUG=1 for the traceback"
             ) from None
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """autolik's DataWarnings (data used but doubtful) as one ``warning:`` line on stderr; others as usual."""
+    if issubclass(category, DataWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+def _out_of_memory(e: Exception) -> bool:
+    """numpy's MemoryError, and torch's allocator failures (RuntimeError on CPU, OutOfMemoryError on GPU)."""
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and
+                                          ("out of memory" in text or "can't allocate memory" in text))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

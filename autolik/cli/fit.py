@@ -6,13 +6,13 @@ input file and are never overwritten without ``--force``; that is checked before
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from autolik.cli import cli, emit_json
-from autolik.errors import DataError, UsageError
+from autolik.cli.paths import check_output, write_atomically
+from autolik.errors import UsageError
 
 OUTPUT_SUFFIXES = (".npy", ".csv", ".tsv")
 TEST_KEYS = ("neg_elbo_nats_per_sample", "nll_iwae_nats_per_sample", "nats_per_dim", "bits_per_dim", "k")
@@ -35,31 +35,54 @@ def _parse_hidden(text: str | None):
     return sizes
 
 
-def _check_output(out: str, force: bool, inputs=(), suffixes=OUTPUT_SUFFIXES) -> Path:
-    """Refuse an output path that is an input, has an unknown suffix, or exists (without --force)."""
-    path = Path(out)
-    if path.suffix.lower() not in suffixes:
-        raise UsageError(f"-o {out}: expected a file ending in {', '.join(suffixes)}; got {path.suffix or 'no suffix'}")
-    for i in inputs:
-        if i is not None and Path(i).exists() and path.exists() and path.resolve() == Path(i).resolve():
-            raise UsageError(f"-o {out} is the input file; choose another output path")
-    if path.exists() and not force:
-        raise DataError(f"{out} already exists; pass --force to overwrite it, or choose another -o")
-    return path
+def _write_output(chunks, n: int, path: Path, spec=None) -> None:
+    """Write an array, or an iterable of row chunks with ``n`` rows in all, to .npy/.csv/.tsv atomically.
 
-
-def _write_output(arr, path: Path, spec=None) -> None:
+    Chunks are written as they come, so a stream of samples never sits in memory at once.
+    """
     import numpy as np
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".npy":
-        np.save(path, np.asarray(arr), allow_pickle=False)
-        return
+    chunks = iter([chunks] if isinstance(chunks, np.ndarray) else chunks)
+    suffix = path.suffix.lower()
+    with write_atomically(path) as tmp:
+        if suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                _write_npy(chunks, n, fh)
+        else:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                _write_table(chunks, fh, spec, sep="\t" if suffix == ".tsv" else ",")
+
+
+def _write_npy(chunks, n: int, fh) -> None:
+    import numpy as np
+
+    first = np.ascontiguousarray(next(chunks))
+    header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False,
+              "shape": (n, *first.shape[1:])}
+    np.lib.format.write_array_header_2_0(fh, header)
+    written = 0
+    for chunk in _chain(first, chunks):
+        chunk = np.ascontiguousarray(chunk, dtype=first.dtype)
+        fh.write(chunk.tobytes())
+        written += len(chunk)
+    if written != n:  # a bug, not a data problem: never leave a file whose header lies
+        raise RuntimeError(f"wrote {written} rows, the header says {n}")
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _write_table(chunks, fh, spec, sep: str) -> None:
+    import numpy as np
     import pandas as pd
 
-    frame = spec.to_frame(arr) if spec is not None else pd.DataFrame(
-        np.asarray(arr).reshape(len(arr), -1), columns=[f"z{i}" for i in range(np.asarray(arr).reshape(len(arr), -1).shape[1])])
-    frame.to_csv(path, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",", float_format="%.10g")
+    for i, chunk in enumerate(chunks):
+        flat = np.asarray(chunk).reshape(len(chunk), -1)
+        frame = spec.to_frame(chunk) if spec is not None else \
+            pd.DataFrame(flat, columns=[f"z{j}" for j in range(flat.shape[1])])
+        frame.to_csv(fh, index=False, header=i == 0, sep=sep, float_format="%.10g")
 
 
 def describe_recommendation(rec) -> str:
@@ -80,7 +103,8 @@ def describe_recommendation(rec) -> str:
 def describe_metrics(m: dict) -> str:
     if not m:
         return "no held-out test rows (test fraction 0)"
-    text = (f"held-out test ({m.get('n_samples')} rows, k={m.get('k')}): "
+    rows = m.get("n_samples")
+    text = (f"held-out test ({rows} row{'' if rows == 1 else 's'}, k={m.get('k')}): "
             f"-ELBO {m['neg_elbo_nats_per_sample']:.4g} nats/sample, IWAE NLL {m['nll_iwae_nats_per_sample']:.4g} "
             f"nats/sample, {m['nats_per_dim']:.4g} nats/dim")
     if m.get("bits_per_dim") is not None:
@@ -163,12 +187,16 @@ def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_s
 @click.option("--seed", type=int, default=None, help="Seed (default: the model's).")
 @click.option("--force", is_flag=True, help="Overwrite the output file.")
 def sample_command(model, n, output, seed, force):
-    """Draw N samples from MODEL, in the training data's units, dtype and shape."""
+    """Draw N samples from MODEL, in the training data's units, dtype and shape (streamed: any N fits in memory)."""
     from autolik.api import load
 
-    path = _check_output(output, force, inputs=[model])
+    if n < 1:
+        raise UsageError(f"-n must be >= 1, got {n}")
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {seed}")
+    path = check_output(output, force, inputs=[model])
     fitted = load(model)
-    _write_output(fitted.sample(n, seed=seed), path, fitted.output)
+    _write_output(fitted.sample_chunks(n, seed=seed), n, path, fitted.output)
     _say(f"wrote {n} samples to {path}")
 
 
@@ -176,9 +204,9 @@ def _model_and_data(model, file, key, output=None, force=False, suffixes=OUTPUT_
     from autolik.api import load
     from autolik.outputs import load_dataset
 
-    path = _check_output(output, force, inputs=[file, model], suffixes=suffixes) if output else None
+    path = check_output(output, force, inputs=[file, model], suffixes=suffixes) if output else None
     fitted = load(model)
-    return fitted, load_dataset(file, key), path
+    return fitted, load_dataset(file, key, min_rows=1), path
 
 
 @cli.command("encode")
@@ -191,7 +219,7 @@ def encode_command(model, file, key, output, force):
     """Latent means of FILE's rows under MODEL."""
     fitted, data, path = _model_and_data(model, file, key, output, force)
     z = fitted.encode(data)
-    _write_output(z, path)
+    _write_output(z, len(z), path)
     _say(f"wrote latent means {z.shape} to {path}")
 
 
@@ -204,8 +232,9 @@ def encode_command(model, file, key, output, force):
 def reconstruct_command(model, file, key, output, force):
     """Reconstructions (decoder means at the latent means) of FILE's rows, in its units and shape."""
     fitted, data, path = _model_and_data(model, file, key, output, force)
-    _write_output(fitted.reconstruct(data), path, fitted.output)
-    _say(f"wrote reconstructions of {len(data.data)} rows to {path}")
+    out = fitted.reconstruct(data)
+    _write_output(out, len(out), path, fitted.output)
+    _say(f"wrote reconstructions of {len(out)} rows to {path}")
 
 
 @cli.command("evaluate")

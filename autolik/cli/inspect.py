@@ -6,12 +6,14 @@ support and family when there are many features, such as 784 pixels), then notes
 """
 from __future__ import annotations
 
+
 from pathlib import Path
 
 import click
 
 from autolik.cli import cli, emit_json
-from autolik.errors import DataError, UsageError
+from autolik.cli.paths import check_output, write_atomically
+from autolik.errors import UsageError
 
 MAX_ROWS = 40  # beyond this many features, the table groups rows by support and family
 
@@ -128,12 +130,7 @@ def inspect_command(file, key, as_json, plot, sample_rows, force, quiet):
     if sample_rows < 10:
         raise UsageError(f"--sample-rows must be at least 10, got {sample_rows}")
     if plot is not None:
-        if Path(plot).suffix.lower() != ".png":
-            raise UsageError(f"--plot {plot}: expected a file ending in .png")
-        if Path(plot).exists() and Path(file).exists() and Path(plot).resolve() == Path(file).resolve():
-            raise UsageError(f"--plot {plot} is the input file; choose another output path")
-        if Path(plot).exists() and not force:
-            raise DataError(f"--plot {plot} already exists; pass --force to replace it, or choose another path")
+        check_output(plot, force, inputs=[file], suffixes=(".png",), flag="--plot")
     from autolik.analysis.recommend import recommend
 
     prof = _profile(file, key, sample_rows, quiet)
@@ -141,7 +138,8 @@ def inspect_command(file, key, as_json, plot, sample_rows, force, quiet):
     if plot is not None:
         from autolik.plots.inspect import plot_inspect
 
-        plot_inspect(prof, rec, plot)
+        with write_atomically(Path(plot)) as tmp:  # an interrupted plot leaves the old file, not half a PNG
+            plot_inspect(prof, rec, tmp)
     if as_json:
         doc = report_dict(prof, rec)
         if plot is not None:

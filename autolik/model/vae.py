@@ -96,7 +96,7 @@ class VAE(nn.Module):
             raise UsageError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         self.likelihood = likelihood
         self.n_inputs = n
-        self.latent_dim = int(latent_dim) if latent_dim else default_latent(n)
+        self.latent_dim = int(latent_dim) if latent_dim is not None else default_latent(n)  # 0: an error
         self.hidden = [int(h) for h in (hidden if hidden else default_hidden(n))]
         if self.latent_dim < 1 or any(h < 1 for h in self.hidden):
             raise UsageError(f"latent_dim and hidden sizes must be >= 1, got {self.latent_dim} and {self.hidden}")

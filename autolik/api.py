@@ -89,6 +89,31 @@ def _image_shape(rec, profile: dict, n_used: int):
     return tuple(shape) if shape is not None and math.prod(shape) == n_used else None
 
 
+def _refuse_infinite(dataset, profile) -> None:
+    """DataError naming the first infinite cells, found from the profile's counts (no scan otherwise)."""
+    from autolik.outputs import cells_text
+
+    bad = [j for j, f in enumerate(profile.features) if getattr(f, "n_posinf", 0) or getattr(f, "n_neginf", 0)]
+    if bad:
+        block = np.asarray(dataset.data[:, bad], dtype=np.float64)
+        rows, cols = np.nonzero(np.isinf(block))
+        where = cells_text(rows, cols, [f"column {dataset.names[j]!r}" for j in bad], block)
+        raise DataError(f"{dataset.source}: infinite values at {where}; replace them with finite numbers, or leave "
+                        "the cells empty to mark them missing")
+
+
+def _nothing_to_model(rec, profile) -> str:
+    """Why every feature was left out, e.g. 'every value is missing' or '2 identifier, 1 constant'."""
+    feats = getattr(profile, "features", [])
+    if feats and all(getattr(f, "count", 1) == 0 for f in feats):
+        return "every value is missing (all cells empty or NaN); nothing to model"
+    kinds = {}
+    for f in rec.features:
+        kinds[f.support] = kinds.get(f.support, 0) + 1
+    listed = ", ".join(f"{n} {k}" for k, n in kinds.items())
+    return f"every feature was left out ({listed}); nothing to model"
+
+
 def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocessing: str | None = None,
         recommendation=None, key: str | None = None,
         latent_dim: int | None = None, hidden: Sequence[int] | None = None, architecture: str = "auto",
@@ -134,6 +159,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         from autolik.analysis.profile import inspect
 
         profile = inspect(dataset)
+    _refuse_infinite(dataset, profile)  # before the recommendation is printed, not after it
     rec = _choose(dataset, profile, likelihood=likelihood, mode=mode, preprocessing=preprocessing,
                   recommendation=recommendation, select=select, seed=seed, quiet=quiet, X=X, key=key,
                   model_options=dict(latent_dim=latent_dim, hidden=hidden, architecture=architecture,
@@ -143,7 +169,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
     prof_d = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
     used = rec.used_columns
     if not used:
-        raise DataError("every feature was left out (constant, identifier or date); nothing to model")
+        raise DataError(_nothing_to_model(rec, profile))
     x = np.asarray(dataset.data[:, used], dtype=np.float64) if len(used) < dataset.data.shape[1] \
         else np.asarray(dataset.data, dtype=np.float64)
     torch.manual_seed(seed)

@@ -227,8 +227,14 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float | None:
 def _recon_error(fitted, rows: np.ndarray, used: list[int], notes: list, label: str) -> float | None:
     """RMSE between held-out rows and their reconstructions (distribution means, data units), on the
     model's own columns only: identifiers, constants and other left-out columns are not reconstructed."""
+    import warnings
+
+    from autolik.errors import DataWarning
+
     try:
-        out = np.asarray(fitted.reconstruct(rows), dtype=np.float64).reshape(len(rows), -1)
+        with warnings.catch_warnings():  # a non-comparable candidate's support warning is its row's caveat already
+            warnings.simplefilter("ignore", DataWarning)
+            out = np.asarray(fitted.reconstruct(rows), dtype=np.float64).reshape(len(rows), -1)
     except (AutolikError, ValueError, TypeError) as e:
         notes.append(f"{label}: no reconstruction error ({e})")
         return None

@@ -81,7 +81,10 @@ def check_out_dir(out, force: bool = False) -> Path:
     Raises:
         DataError: ``out`` is a file, or a non-empty directory and ``force`` is False.
     """
+    from autolik.persist import check_parent
+
     out = Path(out)
+    check_parent(out)  # a path under a file, or unwritable, fails before any training
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} is a file; expected a directory for report.md and the figures. "
                         "Choose another path.")

@@ -85,3 +85,10 @@ def test_nothing_scored_is_exit_1_and_test_fraction_is_a_flag(tmp_path, digits_f
     assert "no candidate could be scored" in res.output and "Traceback" not in res.output
     bad = invoke("compare", digits_file, "--test-fraction", "1.5", *FAST)
     assert bad.exit_code == 2 and "--test-fraction" in bad.output
+
+
+def test_out_under_a_file_fails_before_training(tmp_path, digits_file):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("mine")
+    res = invoke("compare", digits_file, "--out", blocker / "cmp", *FAST)
+    assert res.exit_code == 1 and "is a file" in res.output and blocker.read_text() == "mine"

@@ -123,3 +123,14 @@ def test_demo_runs_on_digits():
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["epochs_run"] == 1 and out["test"]["bits_per_dim"] is not None
+
+
+def test_fit_refuses_infinite_values_before_recommending(tmp_path):
+    """+-inf is named by row and column before any recommendation is printed or training starts."""
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    x[7, 2] = -np.inf
+    path = tmp_path / "inf.npy"
+    np.save(path, x)
+    res = CliRunner().invoke(cli, ["fit", str(path), "--epochs", "1", "--quiet"])
+    assert res.exit_code == 1 and "data row 8, column 'x2' (= -inf)" in res.output
+    assert "likelihood" not in res.output.lower().split("error")[0]  # nothing printed before the error

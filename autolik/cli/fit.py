@@ -132,7 +132,10 @@ def _report(fitted, out, as_json: bool, quiet: bool) -> None:
     h = fitted.history
     click.echo(f"trained {h.epochs_run} epochs in {h.train_seconds:.1f} s ({h.samples_per_second:.0f} samples/s); "
                f"{h.stopped_reason}")
-    click.echo(describe_metrics(fitted.metrics))
+    text = describe_metrics(fitted.metrics)
+    if fitted.metrics and not fitted.recommendation.comparable:  # e.g. Bernoulli on grey levels
+        text += " (not a normalised likelihood for this data: these figures do not compare with other models)"
+    click.echo(text)
     if out:
         click.echo(f"model saved to {out}")
 

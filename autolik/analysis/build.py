@@ -148,7 +148,9 @@ def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict, ru
     fam = second or fam
     f = g.feature
     spread = float(np.sqrt(f.variance)) if np.isfinite(f.variance) else 1.0
-    t, opts = sel_mod.model_transform(g.support, g.detail, fam, float(f.mean), spread, float(f.min), float(f.max),
+    loc, spread = sel_mod.location_scale(fam, g.values, float(f.mean), spread) if not preprocessing \
+        else (float(f.mean), spread)
+    t, opts = sel_mod.model_transform(g.support, g.detail, fam, loc, spread, float(f.min), float(f.max),
                                       preprocessing)
     cls = likelihood_class(fam)
     opts = {k: v for k, v in opts.items() if k in getattr(cls, "option_defaults", {})}

@@ -50,6 +50,10 @@ DOMAIN = {
     "student_t": "real", "exponential": "positive", "gamma": "positive", "lognormal": "positive",
 }
 DISCRETE_DOMAINS = ("binary", "levels", "count")
+#: heavy-tailed families: standardised with the median and the interquartile range, not the mean and
+#: the standard deviation, which their tails inflate (the bulk would sit at a tiny fraction of the
+#: model-space unit that their learned scale starts from)
+ROBUST_SCALE = ("student_t", "laplace")
 SIGNIFICANT_Z = 2.5
 MIN_GAIN = 1e-3
 # A block of features with one support and range gets one family unless per-feature families do
@@ -87,6 +91,18 @@ def lattice_step(support: str, detail: dict) -> float:
     if support == "categorical":
         return 1.0
     return 0.0
+
+
+def location_scale(family: str, values, loc: float, spread: float) -> tuple[float, float]:
+    """(loc, spread) to standardise a feature with: the mean and sd given, or for the families in
+    ``ROBUST_SCALE`` the median and IQR / 1.349 of the sample ``values`` (the sd of a normal)."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if family not in ROBUST_SCALE or x.size < 4:
+        return loc, spread
+    q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75])
+    iqr = (q3 - q1) / 1.349
+    return float(med), float(iqr) if iqr > 0 else spread
 
 
 def _fmt(x: float) -> str:

@@ -185,3 +185,12 @@ def test_scores_on_a_fixed_scale_are_bounded_integers_not_counts():
     rating = rng.choice([1, 2, 3, 4, 5], size=(2000, 1), p=[.3, .3, .25, .12, .03]).astype(float)
     assert autolik.inspect(rating).features[0].support == "bounded_integer"
     assert autolik.inspect(rng.poisson(2, size=(2000, 1)).astype(float)).features[0].support == "count"
+
+
+def test_text_with_a_level_for_every_second_value_is_left_out():
+    """Names, descriptions, free text: most levels are seen once, so no categorical over them can be
+    learned (held-out rows bring levels never seen); such a column is reported and left out."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"description": [f"item {i // 2}" for i in range(400)],  # 200 levels for 400 values
+                          "colour": rng.choice(["red", "green", "blue"], 400), "x": rng.normal(size=400)})
+    assert supports(frame)[0][:2] == ["identifier", "categorical"]

@@ -12,7 +12,7 @@ Classes (``FeatureProfile.support``):
 ``bounded``               continuous values on another known interval (clipped, or 0..100 %)
 ``positive``              continuous values > 0 whose lower bound matters
 ``real``                  anything else (including a Gaussian far from zero)
-``identifier``            a row id (every value distinct: a monotone index, unique keys); left out
+``identifier``            a row id (a monotone index, unique keys) or a text column with a level for every second value (names, free text); left out
 ``datetime``              date/time strings; reported and left out
 ========================  ==================================================================
 
@@ -37,7 +37,10 @@ LEFT_OUT = ("constant", "identifier", "datetime")
 
 # thresholds, named so the rules read as sentences
 MIN_ID_ROWS = 20  # an identifier needs at least this many rows to be recognised
-ID_LEVEL_FRACTION = 0.95  # string column with this fraction of distinct values: row keys
+# A string column with at least this many distinct levels per value is row keys, names or free
+# text: most of its levels are seen once, so no categorical over them can be learned from the data
+# (held-out rows bring levels the model never saw), and it is reported and left out.
+ID_LEVEL_FRACTION = 0.5
 EDGE_MASS = 0.005  # point mass at an end of the range that makes it a bound (0.5 %)
 BOUND_TOP_RATIO = 0.5  # frequency at the max vs. one step below it, for a bound
 MIN_TOP_COUNT = 5  # values on the max needed to call it a bound

@@ -132,7 +132,10 @@ class OutputSpec:
         if data.shape[1] != self.n_columns:
             raise DataError(f"{source} has {data.shape[1]} features but the model was trained on {self.n_columns}; "
                             "pass data with the same columns as the training data")
-        x = np.asarray(data[:, self.used_columns], dtype=np.float64)
+        if type(data).__module__.startswith("scipy.sparse"):  # the model's columns of new data, made dense
+            x = np.asarray(data.tocsr()[:, self.used_columns].toarray(), dtype=np.float64)
+        else:
+            x = np.asarray(data[:, self.used_columns], dtype=np.float64)
         for j, c in enumerate(self.used_columns):
             if c in self.levels and c in levels:
                 x[:, j] = self._recode(x[:, j], list(levels[c]), self.levels[c], c)

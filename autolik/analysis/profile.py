@@ -14,6 +14,7 @@ import numpy as np
 
 from autolik.analysis.chunk import ChunkPass
 from autolik.analysis.stats import CAP, PartialStats
+from autolik.sparse import is_sparse, rows as rows_of, sparse_stats
 
 
 @dataclass
@@ -112,6 +113,8 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     n, d = x.shape
     rows = int(chunk_rows or max(1, CHUNK_BYTES // max(1, d * x.dtype.itemsize)))
     idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, int(sample_rows)), replace=False))
+    if is_sparse(x):  # the stored values only, column by column (zeros counted, not stored)
+        return _finish_profile(ds, sparse_stats(x, CAP), rows_of(x, idx), idx, rows, progress)
     sample = np.empty((len(idx), d), np.float64)
     acc = PartialStats(d, CAP)
 
@@ -146,9 +149,17 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     finally:
         if pool is not None:
             pool.shutdown()
+    return _finish_profile(ds, acc, sample, idx, rows)
+
+
+def _finish_profile(ds, acc: PartialStats, sample: np.ndarray, idx: np.ndarray, rows: int,
+                    progress=None) -> Profile:
+    """The Profile of merged statistics, with the row sample and the one-hot blocks."""
+    if progress is not None and is_sparse(ds.data):
+        progress(ds.data.shape[0], ds.data.shape[0])
     prof = _assemble(ds, acc)
     prof.sample, prof.sample_index = sample, idx
-    prof.onehot_blocks = _onehot_blocks(x, prof.features, rows)
+    prof.onehot_blocks = _onehot_blocks(ds.data, prof.features, rows)
     if prof.onehot_blocks:
         prof.notes.append("one-hot blocks (exactly one 1 per row): "
                           + "; ".join(f"{ds.names[b[0]]}..{ds.names[b[-1]]}" for b in prof.onehot_blocks))
@@ -316,6 +327,7 @@ def _onehot_blocks(x: np.ndarray, feats: list[FeatureProfile], rows: int) -> lis
 
 def _rows_sum_to_one(x: np.ndarray, start: int, stop: int, rows: int) -> bool:
     for r in range(0, x.shape[0], rows):
-        if not np.all(np.asarray(x[r:r + rows, start:stop], np.float64).sum(1) == 1):
+        block = x[r:r + rows, start:stop]
+        if not np.all(np.asarray(block.toarray() if is_sparse(block) else block, np.float64).sum(1) == 1):
             return False
     return True

@@ -20,7 +20,8 @@ import numpy as np
 
 from autolik.errors import DataError, UsageError
 
-BLOCK_NNZ = 1 << 22  # stored values handled at a time by sparse_stats (bounds its temporaries)
+BLOCK_NNZ = 1 << 20  # stored values handled at a time by sparse_stats (bounds its temporaries)
+COUNT_BINS = 1 << 24  # integer blocks whose columns x value range fit in this many bins skip the sort
 
 
 def is_sparse(x) -> bool:
@@ -293,22 +294,27 @@ def _block(csc, indptr, implicit, j0: int, j1: int, n: int, st, distinct: list) 
         st.mean[j0:j1] = np.where(has, mean, 0.0)
         st.m2[j0:j1], st.m3[j0:j1], st.m4[j0:j1] = (np.where(has, m, 0.0) for m in (m2, m3, m4))
         del dev, sq
-    # distinct finite values per column: one sort of (column, value) pairs
-    order = np.lexsort((vf, cf))
-    cs, vs = cf[order], vf[order]
-    keep = np.ones(cs.size, bool)
-    keep[1:] = (cs[1:] != cs[:-1]) | (vs[1:] != vs[:-1])
-    cs, vs = cs[keep], vs[keep]
+    # distinct finite values per column (0 for columns with an implicit zero): presence counts for
+    # integer blocks of a small range, else one sort of (column, value) pairs
+    zc = np.flatnonzero(z > 0)
+    cf, vf = np.concatenate((cf, zc)), np.concatenate((vf, np.zeros(zc.size)))
+    lo_v, hi_v = (float(vf.min()), float(vf.max())) if vf.size else (0.0, 0.0)
+    span = hi_v - lo_v + 1
+    if vf.size and w * span <= COUNT_BINS and not (np.rint(vf) != vf).any():
+        span = int(span)
+        seen = np.flatnonzero(np.bincount(cf * span + (vf - lo_v).astype(np.int64), minlength=w * span))
+        cs, vs = seen // span, (seen % span).astype(np.float64) + lo_v
+    else:
+        order = np.lexsort((vf, cf))
+        cs, vs = cf[order], vf[order]
+        keep = np.ones(cs.size, bool)
+        keep[1:] = (cs[1:] != cs[:-1]) | (vs[1:] != vs[:-1])
+        cs, vs = cs[keep], vs[keep]
     bounds = np.searchsorted(cs, np.arange(w + 1))
-    for i in range(w):
-        u = vs[bounds[i]:bounds[i + 1]]
-        if z[i] > 0:
-            k = np.searchsorted(u, 0.0)
-            if k == u.size or u[k] != 0.0:
-                u = np.concatenate((u[:k], [0.0], u[k:]))
-        j = j0 + i
-        st.n_distinct_seen[j] = u.size
-        distinct[j] = u if u.size <= st.cap else None
+    sizes = np.diff(bounds)
+    st.n_distinct_seen[j0:j1] = sizes
+    for i, u in enumerate(np.split(vs, bounds[1:-1])):
+        distinct[j0 + i] = u if sizes[i] <= st.cap else None
 
 
 def _sparse_monotone(csc, implicit, st) -> None:

@@ -75,6 +75,8 @@ def assert_same_recommendation(dense, sparse_):
 @pytest.mark.parametrize("block", [sparse.BLOCK_NNZ, 1000])  # 1000: many column blocks
 def test_sparse_profile_equals_dense(dtype, block, monkeypatch):
     monkeypatch.setattr(sparse, "BLOCK_NNZ", block)
+    if block == 1000:  # and the distinct values by sorting, not by presence counts
+        monkeypatch.setattr(sparse, "COUNT_BINS", 0)
     x = counts(dtype=dtype)
     dense, sparse_ = inspect(x), inspect(sp.csr_matrix(x))
     assert any("zeros are counted, not stored" in n for n in sparse_.notes)
@@ -216,3 +218,19 @@ def test_cli_inspect_and_fit_on_h5ad(cells, tmp_path):
     r = CliRunner().invoke(cli, ["evaluate", str(out), str(path), "--layer", "counts", "--k", "2", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["n_samples"] == 300
+
+
+# --------------------------------------------------------------------------- zero inflation
+
+
+def test_zero_inflation_note_per_gene_and_pooled():
+    rng = np.random.default_rng(2)
+    n = 3000
+    nb = rng.negative_binomial(3, 3 / (3 + 4.0), size=(n, 6)).astype(np.float64)
+    zi = nb.copy()
+    zi[:, :3][rng.random((n, 3)) < 0.5] = 0  # genes 0-2: half their cells zeroed (a dropout gate)
+    note = next(m for m in recommend(sp.csr_matrix(zi)).notes if m.startswith("zero inflation"))
+    assert "supported for 3 (x0, x1, x2)" in note and note.endswith(": supported")
+    note = next(m for m in recommend(nb).notes if m.startswith("zero inflation"))
+    assert "supported for none" in note and note.endswith("not supported")
+    assert not any(m.startswith("zero inflation") for m in recommend(rng.normal(size=(200, 3))).notes)

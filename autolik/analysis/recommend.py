@@ -203,7 +203,12 @@ def recommend(data, likelihood: str | None = None, mode: str | None = None,
 
     check_arguments(likelihood, mode, preprocessing)
     profile = _as_profile(data, key)
-    return build_recommendation(profile, likelihood, mode, preprocessing)
+    rec = build_recommendation(profile, likelihood, mode, preprocessing)
+    if likelihood is None:  # count features: is zero inflation supported held out, per feature and pooled?
+        from autolik.analysis.zeros import add_note
+
+        add_note(profile, rec)
+    return rec
 
 
 def _as_profile(data, key):

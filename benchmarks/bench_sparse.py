@@ -159,7 +159,7 @@ def main() -> None:
     names = {"scipy": "scipy per-column min/max/mean/mean-square (reference)",
              "inspect": "`autolik.inspect` (sparse profile + support classes)",
              "inspect+recommend": "`inspect` + `recommend` (the whole `autolik inspect`)",
-             "dense-inspect": "`toarray()` then the dense profile (what autolik did before)"}
+             "dense-inspect": "`toarray()` then the dense profile (densifying first, as a user had to)"}
     for k in KINDS:
         b = best[k]
         lines.append(f"| {names[k]} | {b['seconds']:.2f} | {b['seconds'] / ref:.1f}x | {b['peak_rss_mb']:.0f} |")

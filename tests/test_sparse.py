@@ -234,3 +234,14 @@ def test_zero_inflation_note_per_gene_and_pooled():
     note = next(m for m in recommend(nb).notes if m.startswith("zero inflation"))
     assert "supported for none" in note and note.endswith("not supported")
     assert not any(m.startswith("zero inflation") for m in recommend(rng.normal(size=(200, 3))).notes)
+
+
+def test_h5ad_with_a_dense_x_and_csc_layer(tmp_path):
+    ad = pytest.importorskip("anndata")
+    x = counts(50, 8, dtype=np.float32)
+    a = ad.AnnData(X=x.copy(), layers={"csc": sp.csc_matrix(x)})
+    a.write_h5ad(tmp_path / "d.h5ad")
+    for key in (None, "csc"):
+        ds = load(tmp_path / "d.h5ad", key=key)
+        assert sp.issparse(ds.data) and ds.shape == (50, 8)
+        np.testing.assert_array_equal(ds.data.toarray(), x)

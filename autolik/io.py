@@ -169,6 +169,8 @@ def _load_path(path: Path, key: str | None) -> Dataset:
     if path.is_dir():
         raise DataError(f"{src}: is a directory, expected a data file ({', '.join(SUPPORTED)})")
     ext = path.suffix.lower()
+    if path.name.lower().endswith(".mtx.gz"):  # 10x Genomics writes matrix.mtx.gz
+        ext = ".mtx"
     if ext not in SUPPORTED:
         raise DataError(f"{src}: unsupported extension {ext or '(none)'!r}; supported: {', '.join(SUPPORTED)}")
     if key is not None and ext not in (".npz", ".h5ad"):

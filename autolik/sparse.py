@@ -9,8 +9,9 @@ rounding (two-pass in float64 over the stored values, the implicit zeros added i
 :func:`rows` and :class:`SparseRows` turn index arrays into dense float64 blocks for training.
 
 ``.h5ad`` files are read with ``h5py`` (installed with the ``anndata`` extra: ``pip install
-'autolik[anndata]'``): ``X`` or ``layers/NAME`` (``key=`` / ``--layer``), CSR, CSC or dense,
-variable names from ``var``. Nothing here is needed for dense data.
+'autolik[anndata]'``): ``X``, ``layers/NAME`` (``key=`` / ``--layer``) or ``raw/X`` (``--layer raw``,
+when no layer has that name), CSR, CSC or dense, variable names from ``var``. Matrix Market files
+may be gzipped (``.mtx.gz``, as 10x Genomics writes them). Nothing here is needed for dense data.
 """
 from __future__ import annotations
 
@@ -155,7 +156,7 @@ def load_mtx(path: Path):
 
 
 def load_h5ad(path: Path, layer: str | None = None):
-    """``X`` (or ``layers/<layer>``) of an AnnData ``.h5ad`` file, read with h5py."""
+    """``X`` (or ``layers/<layer>``, or ``raw/X`` for ``layer="raw"``) of an AnnData ``.h5ad`` file, read with h5py."""
     src = str(path)
     try:
         import h5py
@@ -174,9 +175,14 @@ def load_h5ad(path: Path, layer: str | None = None):
             node, what = f["X"], "X"
         else:
             layers = sorted(f["layers"].keys()) if "layers" in f else []
-            if layer not in layers:
-                raise UsageError(f"{src}: no layer named {layer!r}; available: {', '.join(layers) or '(none)'}")
-            node, what = f["layers"][layer], f"layers/{layer}"
+            has_raw = "raw" in f and "X" in f["raw"]
+            if layer == "raw" and has_raw and layer not in layers:  # AnnData's .raw (often the counts)
+                node, what = f["raw"]["X"], "raw/X"
+            elif layer not in layers:
+                avail = layers + (["raw"] if has_raw else [])
+                raise UsageError(f"{src}: no layer named {layer!r}; available: {', '.join(avail) or '(none)'}")
+            else:
+                node, what = f["layers"][layer], f"layers/{layer}"
         if isinstance(node, h5py.Dataset):
             mat = sp.csr_matrix(node[()])
         else:
@@ -188,7 +194,7 @@ def load_h5ad(path: Path, layer: str | None = None):
             parts = (node["data"][()], node["indices"][()], node["indptr"][()])
             cls = sp.csc_matrix if str(enc).startswith("csc") else sp.csr_matrix
             mat = cls(parts, shape=tuple(int(s) for s in shape))
-        names = _var_names(f)
+        names = _var_names(f["raw"] if what == "raw/X" else f)
     src_label = src if layer is None else f"{src}[{layer}]"
     return from_sparse(mat, src_label, names)
 

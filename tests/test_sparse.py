@@ -120,6 +120,12 @@ def test_sparse_files_load_as_csr(tmp_path):
         ds = load(tmp_path / name)
         assert sp.issparse(ds.data) and ds.data.format == "csr" and ds.shape == (200, 12)
         np.testing.assert_array_equal(ds.data.toarray(), x)
+    import gzip
+    import shutil
+
+    with open(tmp_path / "m.mtx", "rb") as src, gzip.open(tmp_path / "matrix.mtx.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    np.testing.assert_array_equal(load(tmp_path / "matrix.mtx.gz").data.toarray(), x)
     plain = load(tmp_path / "plain.npz")
     assert isinstance(plain.data, np.ndarray) and plain.data.shape == (200, 12)
     assert any("transpose" in n for n in load(tmp_path / "m.mtx").notes)  # more rows than columns
@@ -184,8 +190,8 @@ def test_h5ad_reads_x_and_layers_sparse(cells):
     assert sp.issparse(ds.data) and ds.names[:2] == ["gene0", "gene1"] and ds.source.endswith("[counts]")
     np.testing.assert_array_equal(ds.data.toarray(), x)
     np.testing.assert_allclose(load(path).data.toarray(), np.log1p(x))
-    with pytest.raises(UsageError, match="no layer named 'raw'; available: counts"):
-        load(path, key="raw")
+    with pytest.raises(UsageError, match="no layer named 'spliced'; available: counts"):
+        load(path, key="spliced")
     prof = inspect(path, key="counts")
     assert_same_profile(inspect(x), prof, rel=1e-5)  # float32 data: see assert_same_profile
     import scipy.stats
@@ -245,3 +251,20 @@ def test_h5ad_with_a_dense_x_and_csc_layer(tmp_path):
         ds = load(tmp_path / "d.h5ad", key=key)
         assert sp.issparse(ds.data) and ds.shape == (50, 8)
         np.testing.assert_array_equal(ds.data.toarray(), x)
+
+
+def test_h5ad_raw_holds_the_counts(tmp_path):
+    ad = pytest.importorskip("anndata")
+    x = counts(60, 9, dtype=np.float32)
+    a = ad.AnnData(X=sp.csr_matrix(x))
+    a.var_names = [f"g{j}" for j in range(9)]
+    a.raw = a  # counts kept in .raw, X then log-normalised and cut to 4 genes
+    a.X = sp.csr_matrix(np.log1p(x))
+    a = a[:, :4].copy()
+    a.write_h5ad(tmp_path / "r.h5ad")
+    ds = load(tmp_path / "r.h5ad", key="raw")
+    assert ds.shape == (60, 9) and ds.names[-1] == "g8" and ds.source.endswith("[raw]")
+    np.testing.assert_array_equal(ds.data.toarray(), x)
+    assert load(tmp_path / "r.h5ad").shape == (60, 4)
+    with pytest.raises(UsageError, match="available: raw"):
+        load(tmp_path / "r.h5ad", key="counts")

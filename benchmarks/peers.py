@@ -657,7 +657,7 @@ def _report_scvi(doc: dict) -> list[str]:
 def _report_tvae(doc: dict) -> list[str]:
     lines = _head(doc, "Tables: TVAE (ctgan) and autolik")
     lines += [doc["setup"], "",
-              "| data | tool | seconds/epoch | mean KS (numeric) | mean TV (categorical) | rows out of range | "
+              "| data | tool | seconds/epoch (single run, noisy) | mean KS (numeric) | mean TV (categorical) | rows out of range | "
               "rows with a non-integer in an integer column | note |",
               "|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:

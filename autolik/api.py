@@ -92,10 +92,12 @@ def _image_shape(rec, profile: dict, n_used: int):
 def _refuse_infinite(dataset, profile) -> None:
     """DataError naming the first infinite cells, found from the profile's counts (no scan otherwise)."""
     from autolik.outputs import cells_text
+    from autolik.sparse import columns, is_sparse
 
     bad = [j for j, f in enumerate(profile.features) if getattr(f, "n_posinf", 0) or getattr(f, "n_neginf", 0)]
     if bad:
-        block = np.asarray(dataset.data[:, bad], dtype=np.float64)
+        block = columns(dataset.data, bad)
+        block = block.toarray() if is_sparse(block) else block
         rows, cols = np.nonzero(np.isinf(block))
         where = cells_text(rows, cols, [f"column {dataset.names[j]!r}" for j in bad], block)
         raise DataError(f"{dataset.source}: infinite values at {where}; replace them with finite numbers, or leave "
@@ -154,7 +156,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1 and lr > 0; got k={k}, epochs={epochs}, "
                          f"batch_size={batch_size}, lr={lr}")
     dataset = load_dataset(X, key)
-    split = split_indices(len(dataset.data), seed, test_fraction, val_fraction)  # bad fractions fail early
+    split = split_indices(dataset.n_samples, seed, test_fraction, val_fraction)  # bad fractions fail early
     if profile is None:
         from autolik.analysis.profile import inspect
 
@@ -170,11 +172,12 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
     used = rec.used_columns
     if not used:
         raise DataError(_nothing_to_model(rec, profile))
-    x = np.asarray(dataset.data[:, used], dtype=np.float64) if len(used) < dataset.data.shape[1] \
-        else np.asarray(dataset.data, dtype=np.float64)
+    from autolik.sparse import columns, has_nan, rows
+
+    x = columns(dataset.data, used)  # float64; sparse data stay sparse (dense mini-batches in train)
     torch.manual_seed(seed)
     model = VAE(rec.likelihood_module(), latent_dim=latent_dim, hidden=hidden, architecture=architecture,
-                image_shape=_image_shape(rec, prof_d, len(used)), missing=bool(np.isnan(x).any()))
+                image_shape=_image_shape(rec, prof_d, len(used)), missing=has_nan(x))
     pre = rec.preprocessor()
     options = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), patience=int(patience),
                    min_steps=int(min_steps), kl_warmup_epochs=int(kl_warmup_epochs), seed=int(seed), device=device,
@@ -185,9 +188,9 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
                        profile=prof_d, output=OutputSpec.build(dataset, prof_d, rec), lattice=lattice,
                        config={"training": options, "test_fraction": test_fraction, "val_fraction": val_fraction,
                                "k": int(k), "select": select},
-                       split={"seed": int(seed), "n_samples": len(dataset.data), **split})
+                       split={"seed": int(seed), "n_samples": dataset.n_samples, **split})
     if len(split["test"]):
-        fitted.metrics = fitted._evaluate_used(x[split["test"]], k=int(k))
+        fitted.metrics = fitted._evaluate_used(rows(x, split["test"]), k=int(k))
     return fitted
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from autolik.errors import DataError, UsageError
 
-SUPPORTED = (".npy", ".npz", ".csv", ".tsv", ".parquet")
+SUPPORTED = (".npy", ".npz", ".csv", ".tsv", ".parquet", ".h5ad", ".mtx")
 NUMERIC_KINDS = "biuf"
 
 
@@ -70,7 +70,8 @@ def load(source, key: str | None = None, min_rows: int = 2) -> Dataset:
     Args:
         source: ``str`` / ``os.PathLike`` path with a supported extension, a numpy array
             (any rank <= 4), a pandas DataFrame or Series, a nested list, or a Dataset.
-        key: array name inside an ``.npz`` file (required when it holds several arrays).
+        key: array name inside an ``.npz`` file (required when it holds several arrays), or the
+            layer of an ``.h5ad`` file (default: its ``X``).
         min_rows: fewest rows accepted: 2 for statistics (profiling, fitting), 1 for new data
             given to a saved model.
 
@@ -93,6 +94,10 @@ def _load_any(source, key: str | None) -> Dataset:
         return _load_path(Path(source), key)
     if key is not None:
         raise UsageError(f"key={key!r} applies only to .npz files, got a {type(source).__name__}; drop the key")
+    if type(source).__module__.startswith("scipy.sparse"):  # rows are samples; stays sparse
+        from autolik.sparse import from_sparse
+
+        return from_sparse(source, "<sparse>")
     if type(source).__module__.startswith("pandas"):
         if type(source).__name__ == "Series":
             source = source.to_frame()
@@ -173,14 +178,18 @@ def _load_path(path: Path, key: str | None) -> Dataset:
     if path.is_dir():
         raise DataError(f"{src}: is a directory, expected a data file ({', '.join(SUPPORTED)})")
     ext = path.suffix.lower()
+    if path.name.lower().endswith(".mtx.gz"):  # 10x Genomics writes matrix.mtx.gz
+        ext = ".mtx"
     if ext not in SUPPORTED:
         raise DataError(f"{src}: unsupported extension {ext or '(none)'!r}; supported: {', '.join(SUPPORTED)}")
-    if key is not None and ext != ".npz":
-        raise UsageError(f"--key applies only to .npz files, got {src}; drop --key")
+    if key is not None and ext not in (".npz", ".h5ad"):
+        raise UsageError(f"--key applies only to .npz files (--layer to .h5ad), got {src}; drop --key")
+    from autolik import sparse
     from autolik.tables import load_text
 
     loaders = {".npy": _load_npy, ".npz": lambda p: _load_npz(p, key), ".parquet": _load_parquet,
-               ".csv": lambda p: load_text(p, ","), ".tsv": lambda p: load_text(p, "\t")}  # both sniffed
+               ".csv": lambda p: load_text(p, ","), ".tsv": lambda p: load_text(p, "\t"),
+               ".h5ad": lambda p: sparse.load_h5ad(p, key), ".mtx": sparse.load_mtx}  # text tables: delimiter sniffed
     return loaders[ext](path)
 
 
@@ -215,6 +224,8 @@ def _load_npy(path: Path) -> Dataset:
 
 
 def _load_npz(path: Path, key: str | None) -> Dataset:
+    from autolik.sparse import sparse_npz_keys
+
     src = str(path)
     try:
         z = np.load(path, allow_pickle=False)
@@ -222,6 +233,10 @@ def _load_npz(path: Path, key: str | None) -> Dataset:
         raise DataError(f"{src}: not a readable .npz archive ({e}); re-save it with numpy.savez") from None
     with z:
         keys = list(z.files)
+        if key is None and sparse_npz_keys(keys):  # written by scipy.sparse.save_npz
+            from autolik.sparse import load_sparse_npz
+
+            return load_sparse_npz(path)
         if not keys:
             raise DataError(f"{src}: the .npz archive holds no arrays; expected at least one")
         if key is None and len(keys) > 1:

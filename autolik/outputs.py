@@ -167,7 +167,10 @@ class OutputSpec:
             ds = load_dataset(X, key, min_rows=1)
         source = str(getattr(ds, "source", "the data"))
         where = self._locate(ds, source)
-        x = np.asarray(ds.data[:, where], dtype=np.float64)
+        if type(ds.data).__module__.startswith("scipy.sparse"):  # the model's columns of new data, made dense
+            x = np.asarray(ds.data.tocsr()[:, where].toarray(), dtype=np.float64)
+        else:
+            x = np.asarray(ds.data[:, where], dtype=np.float64)
         levels = getattr(ds, "levels", None) or {}
         for j, (c, w) in enumerate(zip(self.used_columns, where)):
             self._check_kind(ds, source, c, w)

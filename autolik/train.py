@@ -146,7 +146,14 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def as_data_tensor(x: np.ndarray, n_columns: int, what: str) -> torch.Tensor:
-    """(n, n_columns) float64 CPU tensor of x, checked: 2-D, right width, no infinities."""
+    """(n, n_columns) float64 CPU tensor of x, checked: 2-D, right width, no infinities.
+
+    A scipy.sparse x gives a :class:`autolik.sparse.SparseRows` instead: indexed by rows it
+    returns dense float64 tensors, so only a mini-batch is ever dense."""
+    if type(x).__module__.startswith("scipy.sparse"):
+        from autolik.sparse import check_rows
+
+        return check_rows(x, n_columns, what)
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != n_columns:
         raise DataError(f"{what} must have shape (n_samples, {n_columns}), got {arr.shape}; "
@@ -208,6 +215,7 @@ class _Loop:
         if len(self.x) == 0:
             raise DataError("x_train has no rows; training needs at least one sample")
         xv = as_data_tensor(x_val, n_cols, "x_val") if x_val is not None else self.x[:0]
+        xv = xv.dense() if hasattr(xv, "dense") else xv  # sparse: the validation rows, made dense once
         gen_val = torch.Generator().manual_seed(config.seed + 1)
         self.dtype = next(model.parameters()).dtype  # float32 normally; float64 models train too
         self.y_val = pre.forward(xv, dequantize=True, generator=gen_val).to(self.device, self.dtype)

@@ -14,6 +14,7 @@ import numpy as np
 
 from autolik.analysis.chunk import ChunkPass
 from autolik.analysis.stats import CAP, PartialStats
+from autolik.sparse import is_sparse, rows as rows_of, sparse_stats
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Profile:
 CHUNK_BYTES = 64 << 20
 FIRST_ROWS = 8192  # rows of the first chunk: more than the 1.25 * CAP values the distinct check sorts
 MAX_DISTINCT_VALUES = 64
+SAMPLE_BYTES = 256 << 20  # the float64 row sample stays under this (5000 rows up to 6,710 features)
+MIN_SAMPLE_ROWS = 1000
 
 
 def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, seed: int = 0,
@@ -94,7 +97,9 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     Args:
         dataset: a :class:`autolik.io.Dataset`, or anything :func:`autolik.io.load` accepts.
         chunk_rows: rows per chunk (default: ~64 MB of the data's dtype).
-        sample_rows: size m of the seeded row sample kept in ``Profile.sample``.
+        sample_rows: size m of the seeded row sample kept in ``Profile.sample``; for wide data it
+            is capped so the sample stays under ``SAMPLE_BYTES`` (256 MB; at least 1000 rows):
+            20,000 features get 1,677 rows (a note says so).
         seed: seed of the row sample.
         workers: threads for the fused pass (default: the usable cores, up to 2). With two or
             more, each chunk's pass is split between them and runs while this thread finishes
@@ -111,7 +116,10 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     x = ds.data
     n, d = x.shape
     rows = int(chunk_rows or max(1, CHUNK_BYTES // max(1, d * x.dtype.itemsize)))
-    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, int(sample_rows)), replace=False))
+    m = min(int(sample_rows), max(MIN_SAMPLE_ROWS, SAMPLE_BYTES // (8 * d)))  # wide data: a smaller sample
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, m), replace=False))
+    if is_sparse(x):  # the stored values only, column by column (zeros counted, not stored)
+        return _finish_profile(ds, sparse_stats(x, CAP), rows_of(x, idx), idx, rows, progress)
     sample = np.empty((len(idx), d), np.float64)
     acc = PartialStats(d, CAP)
 
@@ -146,9 +154,20 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     finally:
         if pool is not None:
             pool.shutdown()
+    return _finish_profile(ds, acc, sample, idx, rows)
+
+
+def _finish_profile(ds, acc: PartialStats, sample: np.ndarray, idx: np.ndarray, rows: int,
+                    progress=None) -> Profile:
+    """The Profile of merged statistics, with the row sample and the one-hot blocks."""
+    if progress is not None and is_sparse(ds.data):
+        progress(ds.data.shape[0], ds.data.shape[0])
     prof = _assemble(ds, acc)
     prof.sample, prof.sample_index = sample, idx
-    prof.onehot_blocks = _onehot_blocks(x, prof.features, rows)
+    if len(idx) < ds.data.shape[0] and len(idx) == max(MIN_SAMPLE_ROWS, SAMPLE_BYTES // (8 * ds.data.shape[1])):
+        prof.notes.append(f"the quick likelihood fits use a sample of {len(idx):,} rows "
+                          f"(capped at {SAMPLE_BYTES >> 20} MB for {ds.data.shape[1]:,} features)")
+    prof.onehot_blocks = _onehot_blocks(ds.data, prof.features, rows)
     if prof.onehot_blocks:
         prof.notes.append("one-hot blocks (exactly one 1 per row): "
                           + "; ".join(f"{ds.names[b[0]]}..{ds.names[b[-1]]}" for b in prof.onehot_blocks))
@@ -316,6 +335,7 @@ def _onehot_blocks(x: np.ndarray, feats: list[FeatureProfile], rows: int) -> lis
 
 def _rows_sum_to_one(x: np.ndarray, start: int, stop: int, rows: int) -> bool:
     for r in range(0, x.shape[0], rows):
-        if not np.all(np.asarray(x[r:r + rows, start:stop], np.float64).sum(1) == 1):
+        block = x[r:r + rows, start:stop]
+        if not np.all(np.asarray(block.toarray() if is_sparse(block) else block, np.float64).sum(1) == 1):
             return False
     return True

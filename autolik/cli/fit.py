@@ -161,7 +161,7 @@ def _training_options(f):
 
 @cli.command("fit")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @_training_options
 @click.option("--select", type=click.Choice(["analyser", "empirical"]), default="analyser", show_default=True)
 @click.option("--out", default=None, help="Save the model to this directory.")
@@ -215,7 +215,7 @@ def _model_and_data(model, file, key, output=None, force=False, suffixes=OUTPUT_
 @cli.command("encode")
 @click.argument("model", type=click.Path())
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @click.option("-o", "--output", required=True, help="Output file for the latent means (.npy, .csv or .tsv).")
 @click.option("--force", is_flag=True, help="Overwrite the output file.")
 def encode_command(model, file, key, output, force):
@@ -229,7 +229,7 @@ def encode_command(model, file, key, output, force):
 @cli.command("reconstruct")
 @click.argument("model", type=click.Path())
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @click.option("-o", "--output", required=True, help="Output file (.npy, .csv or .tsv).")
 @click.option("--force", is_flag=True, help="Overwrite the output file.")
 def reconstruct_command(model, file, key, output, force):
@@ -243,7 +243,7 @@ def reconstruct_command(model, file, key, output, force):
 @cli.command("evaluate")
 @click.argument("model", type=click.Path())
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @click.option("--k", "k", type=int, default=100, show_default=True, help="IWAE importance samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_command(model, file, key, k, as_json):

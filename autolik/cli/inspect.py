@@ -23,9 +23,10 @@ def _profile(file: str, key: str | None, sample_rows: int, quiet: bool = False):
     from autolik.analysis.support import assign_supports
     from autolik.io import load
     from autolik.progress import Meter
+    from autolik.sparse import nbytes
 
     ds = load(file, key=key)
-    size = ds.data.size * ds.data.itemsize
+    size = nbytes(ds.data)
     meter = Meter(size, "profiling", 1e9, "GB", quiet=quiet or size <= 4 * CHUNK_BYTES)  # a bar only for big files
     try:
         prof = profile(ds, sample_rows=sample_rows, progress=lambda done, n: meter.update(size * done / n))
@@ -117,7 +118,7 @@ def summary_lines(prof, rec) -> list[str]:
 
 @cli.command("inspect")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object to stdout.")
 @click.option("--plot", "plot", default=None, type=click.Path(dir_okay=False),
               help="Write per-feature histograms with the chosen density to this PNG file.")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from autolik.errors import AutolikError, UsageError
+from autolik.sparse import is_sparse, rows as dense_rows
 
 DEFAULT_STEPS = 3000  # optimisation steps per candidate when neither epochs nor a budget is given
 MAX_DEFAULT_EPOCHS = 1000
@@ -290,7 +291,7 @@ def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, seed: int, op
     """Epochs per candidate (and the cost model's steps when a budget is given): the same for every candidate."""
     from autolik.api import split_indices
 
-    n_train = len(split_indices(len(ds.data), seed, opts.get("test_fraction", 0.1),
+    n_train = len(split_indices(ds.data.shape[0], seed, opts.get("test_fraction", 0.1),
                                 opts.get("val_fraction", 0.1))["train"])
     bs = int(opts.get("batch_size", 128))
     n_batches = -(-n_train // bs)
@@ -300,7 +301,7 @@ def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, seed: int, op
         n_epochs = min(MAX_DEFAULT_EPOCHS, max(1, -(-DEFAULT_STEPS // n_batches)))
         return {"epochs": n_epochs, "steps": n_epochs * n_batches, "max_seconds": None}
     per = budget_seconds / n_candidates
-    rows = np.asarray(ds.data[: min(bs, len(ds.data))], dtype=np.float64)
+    rows = dense_rows(ds.data, np.arange(min(bs, ds.data.shape[0])))
     epoch_seconds = n_batches * step_seconds(pick, rows, opts) + EPOCH_OVERHEAD_SECONDS
     n_epochs = max(1, int(per / epoch_seconds))
     return {"epochs": n_epochs, "steps": n_epochs * n_batches, "max_seconds": None, "seconds_per_candidate": per}
@@ -400,14 +401,14 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
 
 def _original_rows(data, idx: np.ndarray, shape: tuple) -> np.ndarray:
     """Rows ``idx`` of the dataset's 2-D view as float64, in the data's original per-sample shape."""
-    return np.asarray(data[idx], dtype=np.float64).reshape((len(idx),) + tuple(shape[1:]))
+    return dense_rows(data, idx).reshape((len(idx),) + tuple(shape[1:]))
 
 
 def _n_dims(data, idx: np.ndarray | None, used: list[int]) -> float | None:
     """Observed values per test row in the data's own used columns: the one per-dim denominator."""
     if idx is None or not len(idx) or not used:
         return None
-    block = np.asarray(data[idx], dtype=np.float64)[:, used]
+    block = dense_rows(data, idx)[:, used]
     return float((~np.isnan(block)).sum()) / len(idx)
 
 
@@ -439,7 +440,8 @@ def _sample_rows(X, sample_rows: int, seed: int, key: str | None):
     idx = np.sort(np.random.default_rng(seed).choice(n, size=sample_rows, replace=False))
     if data is None:
         return X.iloc[idx]
-    return np.asarray(data[idx]).reshape((sample_rows,) + shape[1:])
+    picked = dense_rows(data, idx) if is_sparse(data) else np.asarray(data[idx])  # dense data keep their dtype
+    return picked.reshape((sample_rows,) + shape[1:])
 
 
 def select_empirical(X, budget_seconds: float = 60, sample_rows: int = 2000, seed: int = 0, key: str | None = None,

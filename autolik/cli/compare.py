@@ -11,7 +11,7 @@ from autolik.errors import UsageError
 
 @cli.command("compare")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @click.option("--candidates", default="auto", show_default=True,
               help="auto (pick, top alternatives, naive BCE and MSE), all, or a comma list of likelihood names "
                    "(name:mode allowed), pick, naive-bce, naive-mse.")

@@ -32,6 +32,13 @@ OUT_CAP = 1 << 16  # off-lattice values recorded per Sums
 COUNTS = ("nan", "posinf", "neginf", "zero", "nonint", "off_lattice")
 
 
+def work_dtype(dtype: np.dtype) -> np.dtype:
+    """float32 for data it represents exactly (float16/32, bool, 8/16-bit ints), else float64."""
+    dtype = np.dtype(dtype)
+    small = dtype.kind == "b" or (dtype.kind in "iuf" and dtype.itemsize <= 2) or dtype == np.float32
+    return np.dtype(np.float32 if small else np.float64)
+
+
 def backend() -> str:
     """``"c"`` when the compiled kernel is in use, else ``"numpy"`` (also when AUTOLIK_KERNEL=numpy)."""
     return "c" if _kernel is not None and os.environ.get("AUTOLIK_KERNEL", "").lower() != "numpy" else "numpy"

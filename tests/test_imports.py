@@ -41,7 +41,9 @@ def test_recommend_and_inspect_import_no_torch(tmp_path):
 
 #: cycles left in the import graph, each with the reason it could not be broken yet (keep it empty)
 ALLOWED_CYCLES: list[tuple[str, ...]] = [
-    ("autolik.api", "autolik.compare", "autolik.persist", "autolik.report"),  # being broken next
+    # fit(select="empirical") calls compare.select_empirical, which trains its candidates with fit:
+    # a mutual recursion of two entry points, for the pipeline module of issue 11 to own (both call it)
+    ("autolik.api", "autolik.compare"),
 ]
 
 

@@ -63,11 +63,8 @@ def _choose(dataset, profile, *, likelihood, mode, preprocessing, recommendation
     if select == "empirical":
         if forced:
             raise UsageError("select='empirical' picks the likelihood itself; drop likelihood/mode/preprocessing")
-        try:
-            from autolik.compare import select_empirical
-        except ImportError:
-            raise UsageError("select='empirical' needs autolik.compare.select_empirical, which is not available; "
-                             "use select='analyser'") from None
+        from autolik.compare import select_empirical
+
         return select_empirical(X, seed=seed, quiet=quiet, key=key, **(model_options or {}))
     from autolik.analysis.recommend import recommend
 

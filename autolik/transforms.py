@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     import torch
 
@@ -116,10 +114,3 @@ class Preprocessor:
     @classmethod
     def identity(cls, n_features: int) -> "Preprocessor":
         return cls([FeatureTransform() for _ in range(n_features)])
-
-
-def as_numpy_inverse(pre: Preprocessor, y: np.ndarray) -> np.ndarray:
-    """Convenience: inverse transform for numpy arrays."""
-    import torch
-
-    return pre.inverse(torch.as_tensor(np.asarray(y))).numpy()

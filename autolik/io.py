@@ -12,56 +12,14 @@ from __future__ import annotations
 
 import mmap
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from autolik.dataset import NUMERIC_KINDS, Dataset, check_array  # noqa: F401  (Dataset, NUMERIC_KINDS: imported from io too)
 from autolik.errors import DataError, UsageError
 
 SUPPORTED = (".npy", ".npz", ".csv", ".tsv", ".parquet", ".h5ad", ".mtx")
-NUMERIC_KINDS = "biuf"
-
-
-@dataclass
-class Dataset:
-    """A loaded dataset: a numeric (n_samples, n_features) view plus what the loader learned.
-
-    Attributes:
-        data: numeric array of shape (n_samples, n_features); for ``.npy`` a read-only memmap
-            view (image batches are reshaped views). String columns hold level codes 0..K-1,
-            date/time columns seconds since the epoch; NaN marks a missing cell.
-        names: one name per column: CSV/DataFrame headers, else ``x0, x1, ...``.
-        source: the file path, or ``"<array>"`` / ``"<DataFrame>"``.
-        shape: the original shape (e.g. (N, 28, 28) for images).
-        image_shape: (C, H, W) for rank-3/4 input, else None.
-        levels: column index -> level strings, for string columns (code k means ``levels[j][k]``).
-        datetime_columns: indices of date/time string columns (reported, left out of models).
-        notes: one-line non-fatal problems found while loading.
-        dtypes: per-column original dtype name (``"float32"``, ``"uint8"``, ``"string"``, ``"datetime"``).
-    """
-
-    data: np.ndarray
-    names: list[str]
-    source: str
-    shape: tuple
-    image_shape: tuple | None = None
-    levels: dict[int, list[str]] = field(default_factory=dict)
-    datetime_columns: set[int] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
-    dtypes: list[str] = field(default_factory=list)
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.data.shape[0])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.data.shape[1])
-
-    def __post_init__(self):
-        if not self.dtypes:
-            self.dtypes = [self.data.dtype.name] * self.data.shape[1]
 
 
 def load(source, key: str | None = None, min_rows: int = 2) -> Dataset:
@@ -125,7 +83,7 @@ def from_array(arr, source: str = "<array>") -> Dataset:
         cols = arr.reshape(len(arr), -1)
         return from_columns([[_cell(v) for v in cols[:, j]] for j in range(cols.shape[1])],
                             [f"x{j}" for j in range(cols.shape[1])], source, lines=None)
-    _check_array(arr.shape, arr.dtype, source)
+    check_array(arr.shape, arr.dtype, source)
     shape, image_shape = tuple(arr.shape), None
     if arr.ndim == 1:
         data = arr.reshape(-1, 1)
@@ -150,22 +108,6 @@ def _cell(v) -> str | None:
     if v is None or (isinstance(v, float) and v != v):
         return None
     return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-
-
-def _check_array(shape: tuple, dtype: np.dtype, source: str) -> None:
-    if dtype.kind == "c":
-        raise DataError(f"{source}: complex numbers ({dtype}) are not supported; "
-                        "pass the real and imaginary parts as separate features")
-    if dtype.hasobject or dtype.kind not in NUMERIC_KINDS:
-        raise DataError(f"{source}: expected a numeric array, got dtype {dtype}; "
-                        "convert it to numbers (strings and dates load from .csv or a DataFrame)")
-    if len(shape) == 0:
-        raise DataError(f"{source}: expected an array of samples, got a single scalar; pass at least 2 rows")
-    if len(shape) > 4:
-        raise DataError(f"{source}: expected rank <= 4 (samples x features, or (N, C, H, W) images), "
-                        f"got rank {len(shape)} with shape {tuple(shape)}; reshape it")
-    if shape[0] == 0 or 0 in shape:
-        raise DataError(f"{source}: the array is empty (shape {tuple(shape)}); expected at least 2 rows of data")
 
 
 # --------------------------------------------------------------------------- binary files
@@ -212,7 +154,7 @@ def _load_npy(path: Path) -> Dataset:
     if dtype.hasobject:
         raise DataError(f"{src}: holds Python objects (dtype {dtype}) and autolik never unpickles data; "
                         "save a numeric array instead")
-    _check_array(tuple(shape), dtype, src)
+    check_array(tuple(shape), dtype, src)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as e:

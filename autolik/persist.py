@@ -314,7 +314,7 @@ def _check_digests(path: Path, digests: dict | None, weights: str) -> None:
 
 
 def save_fitted(fitted, path, force: bool = False) -> Path:
-    """Write a :class:`autolik.api.FittedVAE` to the directory ``path``."""
+    """Write a :class:`autolik.fitted.FittedVAE` to the directory ``path``."""
     import autolik
 
     history = fitted.history.to_dict() if hasattr(fitted.history, "to_dict") else dict(fitted.history or {})
@@ -345,19 +345,18 @@ def _history(d: dict):
         return d
 
 
-def load_fitted(path):
-    """Rebuild a :class:`autolik.api.FittedVAE` from a model directory (JSON + tensors only)."""
-    from autolik.api import FittedVAE
-
+def read_fitted(path) -> dict:
+    """The constructor arguments of a :class:`autolik.fitted.FittedVAE`, read from a model directory
+    (JSON + tensors only); :func:`autolik.fitted.load_fitted` builds it from them."""
     manifest, parts, state = read_model_dir(path)
     rec, model, output, pre = _rebuild(Path(path), manifest, parts)
     check_weights(path, manifest["weights"], state, model.state_dict())
     model.load_state_dict(state)
     model.eval()
-    return FittedVAE(recommendation=rec, preprocessor=pre, model=model, history=_history(parts["history"]),
-                     metrics=manifest.get("metrics") or {}, profile=parts["profile"], output=output,
-                     lattice=bool(manifest.get("lattice")), config=manifest.get("training") or {},
-                     split=manifest.get("split") or {})
+    return dict(recommendation=rec, preprocessor=pre, model=model, history=_history(parts["history"]),
+                metrics=manifest.get("metrics") or {}, profile=parts["profile"], output=output,
+                lattice=bool(manifest.get("lattice")), config=manifest.get("training") or {},
+                split=manifest.get("split") or {})
 
 
 def _rebuild(path: Path, manifest: dict, parts: dict):

@@ -105,9 +105,9 @@ def from_sparse(mat, src: str, names: list[str] | None = None, notes: list[str] 
     """A CSR Dataset from any scipy.sparse matrix (checked like a dense array)."""
     import scipy.sparse as sp
 
-    from autolik.io import Dataset, _check_array
+    from autolik.dataset import Dataset, check_array
 
-    _check_array(tuple(mat.shape), mat.dtype, src)
+    check_array(tuple(mat.shape), mat.dtype, src)
     csr = sp.csr_matrix(mat)
     csr.sum_duplicates()  # canonical: sorted indices, no duplicates (COO input may repeat cells)
     n, d = csr.shape

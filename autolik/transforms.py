@@ -14,13 +14,17 @@ Units. A log-likelihood reported by autolik is always in the units of the origin
   ``u ~ U(0,1)``, which gives a lower bound on the log mass of the lattice point,
   ``log P(x) >= E_u[log p_X(x + h u)] + log h`` (Theis et al., 2016, "A note on the
   evaluation of generative models"). So a density and a mass on the same integer data compare.
+
+``FeatureTransform`` is plain data that the analyser builds, so this module imports torch only
+inside :class:`Preprocessor`'s methods: ``autolik.recommend`` runs without loading torch.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -57,6 +61,8 @@ class Preprocessor:
     features: list[FeatureTransform] = field(default_factory=list)
 
     def __post_init__(self):
+        import torch
+
         f = self.features
         self.shift = torch.tensor([t.shift for t in f], dtype=torch.float64)
         self.scale = torch.tensor([t.scale for t in f], dtype=torch.float64)
@@ -72,6 +78,8 @@ class Preprocessor:
 
     def forward(self, x: torch.Tensor, dequantize: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
         """Original units -> model space. NaN (missing) stays NaN. Returns float32 on x's device."""
+        import torch
+
         x = x.to(torch.float64)
         if dequantize and bool((self.step > 0).any()):
             u = torch.rand(x.shape, generator=generator, dtype=torch.float64, device="cpu").to(x.device)
@@ -81,6 +89,8 @@ class Preprocessor:
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Model space -> original units (float64). Lattice features are not rounded here."""
+        import torch
+
         y = y.to(torch.float64)
         return y / self.scale.to(y.device) + self.shift.to(y.device)
 
@@ -89,6 +99,8 @@ class Preprocessor:
 
         Missing entries (NaN) contribute nothing, as they contribute nothing to the likelihood.
         """
+        import torch
+
         observed = ~torch.isnan(x)
         return (observed.to(torch.float64) * self.log_jac.to(x.device)).sum(-1)
 
@@ -102,8 +114,3 @@ class Preprocessor:
     @classmethod
     def identity(cls, n_features: int) -> "Preprocessor":
         return cls([FeatureTransform() for _ in range(n_features)])
-
-
-def as_numpy_inverse(pre: Preprocessor, y: np.ndarray) -> np.ndarray:
-    """Convenience: inverse transform for numpy arrays."""
-    return pre.inverse(torch.as_tensor(np.asarray(y))).numpy()

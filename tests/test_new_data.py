@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import autolik
+import autolik.fitted
 from autolik.errors import DataError, DataWarning, UsageError
 
 pd = pytest.importorskip("pandas")
@@ -122,7 +123,7 @@ def test_library_edges(mixed):
 def test_sample_streams_in_chunks_with_the_same_draws(mixed, monkeypatch):
     model, _ = mixed
     whole = model.sample(10, seed=4)
-    monkeypatch.setattr(autolik.api, "SAMPLE_CHUNK_ROWS", 3)
+    monkeypatch.setattr(autolik.fitted, "SAMPLE_CHUNK_ROWS", 3)  # where FittedVAE reads it
     assert model.chunk_rows() == 3
     chunks = list(model.sample_chunks(10, seed=4))
     assert [len(c) for c in chunks] == [3, 3, 3, 1]

@@ -1,4 +1,4 @@
-"""Assemble a :class:`~autolik.analysis.recommend.Recommendation` from a classified profile.
+"""Assemble a :class:`~autolik.analysis.recommendation.Recommendation` from a classified profile.
 
 Steps: group the columns (a one-hot block is one group), run the family selection per group
 (pooled for image-like data; harmonised to one family when features of one support all accept
@@ -7,14 +7,16 @@ likelihood registry, loss, rationale) and the whole-array summary.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from autolik.analysis import select as sel_mod
-from autolik.analysis.recommend import FeatureChoice, Recommendation
+from autolik.analysis.recommendation import FeatureChoice, Recommendation
 from autolik.analysis.support import LEFT_OUT
 from autolik.errors import UsageError
+from autolik.families import BUILTIN, NUISANCE_MODES, FamilyFacts, from_class
 
 PREPROCESSING = ("minmax", "standardize", "none")
 LOSS = {"bernoulli": "binary cross-entropy", "categorical": "cross-entropy (softmax)"}
@@ -29,13 +31,24 @@ COMPARABLE_ON = {  # discrete model-space domains and the supports where they ar
 MAX_PREPROCESSING_LINES = 5
 
 
+def family_facts(name: str) -> FamilyFacts:
+    """What the analyser needs to know about family ``name``, without loading torch when it can.
+
+    The likelihood registry when it is already imported (so a family registered from outside the
+    package is seen as before), else the torch-free table :data:`autolik.families.BUILTIN`; a
+    name in neither loads the registry, which raises the ``UsageError`` naming the known families.
+    """
+    if "autolik.likelihoods" in sys.modules or name not in BUILTIN:
+        from autolik.likelihoods import likelihood_class  # torch: already loaded, or needed for the error
+
+        return from_class(likelihood_class(name))
+    return BUILTIN[name]
+
+
 def check_arguments(likelihood, mode, preprocessing) -> None:
     """Raise ``UsageError`` for an unknown family, mode or preprocessing."""
-    from autolik.likelihoods import likelihood_class
-    from autolik.likelihoods.base import NUISANCE_MODES
-
     if likelihood is not None:
-        likelihood_class(likelihood)
+        family_facts(likelihood)
     if mode is not None and mode not in NUISANCE_MODES:
         raise UsageError(f"mode must be one of {', '.join(NUISANCE_MODES)}, got {mode!r}; leave it out for 'feature'")
     if preprocessing is not None and preprocessing not in PREPROCESSING:
@@ -138,8 +151,6 @@ def _runner_up(sel) -> str | None:
 
 
 def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict, runner_up: bool = False) -> FeatureChoice:
-    from autolik.likelihoods import likelihood_class
-
     if g.support in LEFT_OUT:
         return FeatureChoice(g.name, g.columns, g.support, None, used=False, confidence=1.0,
                              rationale=f"{g.support} feature: reported and left out of the model.")
@@ -152,8 +163,8 @@ def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict, ru
         else (float(f.mean), spread)
     t, opts = sel_mod.model_transform(g.support, g.detail, fam, loc, spread, float(f.min), float(f.max),
                                       preprocessing)
-    cls = likelihood_class(fam)
-    opts = {k: v for k, v in opts.items() if k in getattr(cls, "option_defaults", {})}
+    cls = family_facts(fam)
+    opts = {k: v for k, v in opts.items() if k in cls.option_defaults}
     if cls.nuisance:
         opts["mode"] = mode or "feature"
     comparable, caveat = _comparable(fam, g)
@@ -184,8 +195,6 @@ def _names(names: list[str], shown: int = 4) -> str:
 
 
 def _whole(profile, choices: list[FeatureChoice], whole_sel, forced) -> Recommendation:
-    from autolik.likelihoods import likelihood_class
-
     used = [c for c in choices if c.used]
     notes = list(profile.notes) + [f"{c.name!r} ({c.support}) left out of the model" for c in choices
                                    if not c.used and c.support != "constant"]

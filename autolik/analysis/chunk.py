@@ -6,15 +6,22 @@ the fused pass (:class:`autolik.analysis.kernel.Sums`) gives counts, min/max, ze
 check, power sums and lattice membership; this module converts power sums to central moments
 (redoing in float64 the columns where float32 sums would lose precision), checks monotonicity
 and keeps the distinct values of each feature up to the cap.
+
+The statistics are built as instances of the hint's own class, so this module does not import
+:mod:`autolik.analysis.stats` at run time (``PartialStats.of`` / ``update`` call it).
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from autolik.analysis import kernel
-from autolik.analysis.kernel import Sums
+from autolik.analysis.kernel import Sums, work_dtype
 from autolik.analysis.lattice import lattice_params
-from autolik.analysis.stats import PartialStats, work_dtype
+
+if TYPE_CHECKING:
+    from autolik.analysis.stats import PartialStats
 
 
 def chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
@@ -44,7 +51,7 @@ class ChunkPass:
         self.seen = hint.n_distinct_seen.copy()
         m, d = x.shape
         self.wdt = wdt = work_dtype(x.dtype)
-        st = self.st = PartialStats(d, hint.cap)
+        st = self.st = type(hint)(d, hint.cap)
         st.n_rows = m
         st.eps = max(float(np.finfo(wdt).eps), float(np.finfo(x.dtype).eps) if x.dtype.kind == "f" else 0.0)
         if hint.n_rows:
@@ -155,18 +162,19 @@ def _unstable(st: PartialStats, a: np.ndarray) -> np.ndarray:
 def _exact_moments(x: np.ndarray, st: PartialStats, cols: np.ndarray) -> None:
     """Recompute mean and moment sums of columns ``cols`` in float64, a slab of rows at a time."""
     d = st.n_features
-    acc = PartialStats(d)
+    acc = type(st)(d)
     rows = max(1, SLAB_BYTES // (8 * len(cols)))
     for r in range(0, len(x), rows):
-        acc._absorb(_slow_stats(x[r:r + rows, cols].astype(np.float64), cols, d), distinct=False)
+        acc._absorb(_slow_stats(x[r:r + rows, cols].astype(np.float64), cols, acc), distinct=False)
     for name in ("mean", "m2", "m3", "m4"):
         getattr(st, name)[cols] = getattr(acc, name)[cols]
 
 
-def _slow_stats(y: np.ndarray, idx: np.ndarray, d: int) -> PartialStats:
+def _slow_stats(y: np.ndarray, idx: np.ndarray, like: PartialStats) -> PartialStats:
     """Columns ``idx`` (y: (b, len(idx)) float64) with NaN/inf or extreme spread, masked and
-    scaled by a power of two so fourth powers stay in range; other columns stay empty."""
-    out = PartialStats(d)
+    scaled by a power of two so fourth powers stay in range; other columns stay empty.
+    The result has ``like``'s class and number of features (default cap)."""
+    out = type(like)(like.n_features)
     out.n_rows = len(y)
     with np.errstate(all="ignore"):
         fin = np.isfinite(y)

@@ -10,7 +10,7 @@ float32 sums, promoted to float64 per block) and read each value once per block.
 A finite value v of a column in use is on its lattice ``(a, b, v0, inv_h, step, divisor)`` when
 ``a <= v <= b`` and ``rint((v - v0) * inv_h) * step / divisor + v0 == v`` in the data's dtype:
 the nearest lattice point, rebuilt in the data's own precision, is v itself (see
-:func:`autolik.analysis.stats.lattice_entry`). An integer range [a, b] is the lattice (a, b, 0, 1, 1, 1). The (column, value) pairs of finite
+:func:`autolik.analysis.lattice.lattice_entry`). An integer range [a, b] is the lattice (a, b, 0, 1, 1, 1). The (column, value) pairs of finite
 values off the lattice are recorded (up to :data:`OUT_CAP` of them), so a running set of distinct
 values whose lattice is known only has to absorb those.
 """
@@ -30,6 +30,13 @@ BLOCK = 256  # rows per block of short sums in the data's dtype (as in _kernel.c
 SLAB_BYTES = 4 << 20  # numpy path: bytes of rows per step
 OUT_CAP = 1 << 16  # off-lattice values recorded per Sums
 COUNTS = ("nan", "posinf", "neginf", "zero", "nonint", "off_lattice")
+
+
+def work_dtype(dtype: np.dtype) -> np.dtype:
+    """float32 for data it represents exactly (float16/32, bool, 8/16-bit ints), else float64."""
+    dtype = np.dtype(dtype)
+    small = dtype.kind == "b" or (dtype.kind in "iuf" and dtype.itemsize <= 2) or dtype == np.float32
+    return np.dtype(np.float32 if small else np.float64)
 
 
 def backend() -> str:

@@ -1,8 +1,8 @@
 """Per-feature and whole-array statistics of a dataset, computed in one streaming pass.
 
-Owned by the profiling work (issue 2, items 2-4). The dataclasses below are the contract the
-recommender and the CLI read; ``profile()`` fills them from mergeable partial statistics
-(:mod:`autolik.analysis.stats`), chunk by chunk, so memory-mapped data larger than RAM works.
+The dataclasses below are the contract the recommender and the CLI read; ``profile()`` fills
+them from mergeable partial statistics (:mod:`autolik.analysis.stats`), chunk by chunk, so
+memory-mapped data larger than RAM works.
 """
 from __future__ import annotations
 

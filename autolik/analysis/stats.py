@@ -21,16 +21,10 @@ import copy
 
 import numpy as np
 
+from autolik.analysis.kernel import work_dtype  # noqa: F401  (the pass's working dtype; imported from here too)
 from autolik.analysis.lattice import grid_step
 
 CAP = 4096  # distinct values tracked exactly per feature
-
-
-def work_dtype(dtype: np.dtype) -> np.dtype:
-    """float32 for data it represents exactly (float16/32, bool, 8/16-bit ints), else float64."""
-    dtype = np.dtype(dtype)
-    small = dtype.kind == "b" or (dtype.kind in "iuf" and dtype.itemsize <= 2) or dtype == np.float32
-    return np.dtype(np.float32 if small else np.float64)
 
 
 class PartialStats:

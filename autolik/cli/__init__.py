@@ -9,71 +9,10 @@ Each subcommand lives in its own module and registers itself on :data:`cli`.
 """
 from __future__ import annotations
 
-import functools
-import json
 import os
 import sys
-import warnings
 
-import click
-
-from autolik.errors import AutolikError, DataWarning, UsageError
-from autolik.jsonable import jsonable
-
-
-class _Group(click.Group):
-    """Click group that turns autolik's own errors into one-line messages with the right exit code."""
-
-    def invoke(self, ctx):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("always", DataWarning)
-                warnings.showwarning = _show_warning
-                return super().invoke(ctx)
-        except UsageError as e:
-            raise click.UsageError(str(e), ctx=ctx) from None
-        except AutolikError as e:
-            raise click.ClickException(str(e)) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, BrokenPipeError):
-            raise
-        except Exception as e:  # a bug in autolik: still one line unless debugging
-            if _out_of_memory(e):
-                raise click.ClickException("out of memory; try a smaller --batch-size, -n or a sample of the data "
-                                           "(sample streams its output; fit and compare hold the data)") from None
-            if os.environ.get("AUTOLIK_DEBUG"):
-                raise
-            raise click.ClickException(
-                f"internal error ({type(e).__name__}: {e}); rerun with AUTOLIK_DEBUG=1 for the traceback"
-            ) from None
-
-
-_default_showwarning = warnings.showwarning
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """autolik's DataWarnings (data used but doubtful) as one ``warning:`` line on stderr; others as usual."""
-    if issubclass(category, DataWarning):
-        click.echo(f"warning: {message}", err=True)
-    else:
-        _default_showwarning(message, category, filename, lineno, file, line)
-
-
-def _out_of_memory(e: Exception) -> bool:
-    """numpy's MemoryError, and torch's allocator failures (RuntimeError on CPU, OutOfMemoryError on GPU)."""
-    text = str(e).lower()
-    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and
-                                          ("out of memory" in text or "can't allocate memory" in text))
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="autolik")
-def cli():
-    """Choose the output likelihood of a VAE from the data, then train the VAE with it."""
-
-
-def emit_json(obj) -> None:
-    """Write exactly one JSON document to stdout."""
-    click.echo(json.dumps(jsonable(obj), indent=2, allow_nan=False))
+from autolik.cli.base import cli, emit_json  # noqa: F401  (imported from autolik.cli too)
 
 
 def main() -> None:  # console-script entry point
@@ -86,9 +25,4 @@ def main() -> None:  # console-script entry point
 
 
 # Subcommands register themselves on `cli` when imported.
-for _mod in ("inspect", "fit", "compare"):
-    try:
-        __import__(f"autolik.cli.{_mod}")
-    except ModuleNotFoundError as _e:  # a subcommand not written yet
-        if _e.name != f"autolik.cli.{_mod}":
-            raise
+from autolik.cli import compare, fit, inspect  # noqa: E402,F401

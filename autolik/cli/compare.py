@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from autolik.cli import cli, emit_json
+from autolik.cli.base import cli, emit_json
 from autolik.errors import UsageError
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from autolik.cli import cli, emit_json
+from autolik.cli.base import cli, emit_json
 from autolik.cli.paths import check_output, write_atomically
 from autolik.errors import UsageError
 

@@ -26,8 +26,7 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 
 from autolik.errors import UsageError
-
-NUISANCE_MODES = ("fixed", "shared", "feature", "sample")
+from autolik.families import NUISANCE_MODES
 
 # --------------------------------------------------------------------------- activations
 

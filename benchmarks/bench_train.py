@@ -89,7 +89,7 @@ def write_table(rows: list[dict], out: Path, command: str, args) -> None:
     lines = [
         "# Training throughput: autolik fit vs a bare PyTorch loop (same VAE, same run)", "",
         f"Command: `{command}`", "",
-        f"MNIST test split from `{args.mnist}`: first 8,000 images to train (10% of them held out for early "
+        f"MNIST test split from `{_shown(args.mnist)}`: first 8,000 images to train (10% of them held out for early "
         f"stopping; the bare loop trains on the same rows), last 2,000 to test. {args.epochs} epochs, batch "
         f"{args.batch_size}, Adam lr {args.lr}, {THREADS[0]} torch thread(s) on {os.cpu_count()} cores, torch {__import__('torch').__version__}. "
         f"Held-out figures: IWAE with k={args.k} on the last 2,000 images (binarised: on the binarised pixels; "
@@ -111,6 +111,14 @@ def write_table(rows: list[dict], out: Path, command: str, args) -> None:
                   "torch threads per loop slow both loops several-fold; the ratio is compared at equal threads.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
+
+
+def _shown(path) -> str:
+    """A data path as results show it: relative to the repository (``../shared/data/mnist``), never absolute."""
+    try:
+        return os.path.relpath(Path(path).resolve(), REPO)
+    except ValueError:  # another drive (Windows)
+        return Path(path).name
 
 
 def main(argv=None) -> None:

@@ -287,24 +287,20 @@ def step_seconds(rec, x: np.ndarray, opts: dict) -> float:
     return STEP_OVERHEAD_SECONDS + PART_OVERHEAD_SECONDS * parts + counter.get_total_flops() / FLOPS_PER_SECOND
 
 
-def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, seed: int, opts: dict) -> dict:
+def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, n_train: int, opts: dict) -> dict:
     """Epochs per candidate (and the cost model's steps when a budget is given): the same for every candidate."""
-    from autolik.api import split_indices
-
-    n_train = len(split_indices(ds.data.shape[0], seed, opts.get("test_fraction", 0.1),
-                                opts.get("val_fraction", 0.1))["train"])
     bs = int(opts.get("batch_size", 128))
     n_batches = -(-n_train // bs)
     if epochs is not None:
-        return {"epochs": int(epochs), "steps": int(epochs) * n_batches, "max_seconds": None}
+        return {"epochs": int(epochs), "steps": int(epochs) * n_batches}
     if budget_seconds is None:
         n_epochs = min(MAX_DEFAULT_EPOCHS, max(1, -(-DEFAULT_STEPS // n_batches)))
-        return {"epochs": n_epochs, "steps": n_epochs * n_batches, "max_seconds": None}
+        return {"epochs": n_epochs, "steps": n_epochs * n_batches}
     per = budget_seconds / n_candidates
     rows = dense_rows(ds.data, np.arange(min(bs, ds.data.shape[0])))
     epoch_seconds = n_batches * step_seconds(pick, rows, opts) + EPOCH_OVERHEAD_SECONDS
     n_epochs = max(1, int(per / epoch_seconds))
-    return {"epochs": n_epochs, "steps": n_epochs * n_batches, "max_seconds": None, "seconds_per_candidate": per}
+    return {"epochs": n_epochs, "steps": n_epochs * n_batches, "seconds_per_candidate": per}
 
 
 # --------------------------------------------------------------------------- compare
@@ -336,7 +332,7 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
     Returns:
         A :class:`Comparison`.
     """
-    from autolik.api import fit
+    from autolik.api import fit, split_indices
     from autolik.report import leaderboard_row, sort_key
 
     if epochs is not None and budget_seconds is not None:
@@ -352,16 +348,20 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
     _parse_candidates(candidates)  # a bad name fails before any data is read
     ds, prof = _load(X, key)
     cands, pick, notes = build_candidates(prof, candidates)
-    plan = _schedule(ds, pick, epochs, budget_seconds, len(cands), seed, opts)
     data, shape = ds.data, tuple(ds.shape)
+    split = split_indices(shape[0], seed, opts.get("test_fraction", 0.1), opts.get("val_fraction", 0.1))  # fit's own
+    plan = _schedule(ds, pick, epochs, budget_seconds, len(cands), len(split["train"]), opts)
     used = list(pick.used_columns)
+    test_idx = split["test"]
+    test_rows = _original_rows(data, test_idx, shape) if len(test_idx) else None
+    n_dims = _n_dims(data, test_idx, used)
     pick_sig = _signature(pick)
-    rows, fitted_models, test_idx = [], {}, None
+    rows, fitted_models = [], {}
     for cand in cands:
         is_pick = _signature(cand.recommendation) == pick_sig
         try:
-            fitted = fit(ds, recommendation=cand.recommendation, profile=prof, epochs=plan["epochs"],
-                         max_seconds=plan["max_seconds"], seed=seed, k=k, quiet=quiet, **opts)
+            fitted = fit(ds, recommendation=cand.recommendation, profile=prof, epochs=plan["epochs"], seed=seed, k=k,
+                         quiet=quiet, **opts)
         except Exception as e:  # one failing candidate must not sink the comparison; say why in its row
             if os.environ.get("AUTOLIK_DEBUG") and not isinstance(e, AutolikError):
                 raise
@@ -370,17 +370,12 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
             rows.append(leaderboard_row(cand, None, None, is_pick, error=msg))
             continue
         fitted_models[cand.label] = fitted
-        idx = _test_indices(fitted)
-        test_idx = idx if test_idx is None else test_idx
-        why = _not_on_footing(cand, used, idx, test_idx)
-        recon = _recon_error(fitted, _original_rows(data, idx, shape), used, notes, cand.label) \
-            if idx is not None and len(idx) else None
-        rows.append(leaderboard_row(cand, fitted, recon, is_pick, n_dims=_n_dims(data, test_idx, used),
-                                    not_comparable=why))
+        why = _not_on_footing(cand, used, _test_indices(fitted), test_idx)
+        recon = _recon_error(fitted, test_rows, used, notes, cand.label) if test_rows is not None else None
+        rows.append(leaderboard_row(cand, fitted, recon, is_pick, n_dims=n_dims, not_comparable=why))
     rows.sort(key=sort_key)
     best_row = rows[0] if rows and not sort_key(rows[0])[0] else None
     pick_in = any(r["is_pick"] for r in rows)
-    test_rows = _original_rows(data, test_idx, shape) if test_idx is not None and len(test_idx) else None
     comp = Comparison(
         pick=pick.likelihood, best=best_row["candidate"] if best_row else None,
         agrees=(bool(best_row["is_pick"]) if best_row else False) if pick_in else None,
@@ -391,7 +386,7 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
         settings={"epochs": plan["epochs"], "steps_per_candidate": plan["steps"], "budget_seconds": budget_seconds,
                   "seconds_per_candidate": plan.get("seconds_per_candidate"), "seed": seed, "k": k,
                   "n_samples": int(shape[0]), "shape": list(shape),
-                  "n_dims": _n_dims(data, test_idx, used) if test_idx is not None else None, **opts})
+                  "n_dims": n_dims, **opts})
     if out is not None:
         from autolik.report import write_report
 
@@ -404,9 +399,9 @@ def _original_rows(data, idx: np.ndarray, shape: tuple) -> np.ndarray:
     return dense_rows(data, idx).reshape((len(idx),) + tuple(shape[1:]))
 
 
-def _n_dims(data, idx: np.ndarray | None, used: list[int]) -> float | None:
+def _n_dims(data, idx: np.ndarray, used: list[int]) -> float | None:
     """Observed values per test row in the data's own used columns: the one per-dim denominator."""
-    if idx is None or not len(idx) or not used:
+    if not len(idx) or not used:
         return None
     block = dense_rows(data, idx)[:, used]
     return float((~np.isnan(block)).sum()) / len(idx)
@@ -416,7 +411,7 @@ def _not_on_footing(cand, used: list[int], idx, test_idx) -> str:
     """Why a trained candidate cannot be ranked with the others ('' when it can)."""
     if list(cand.recommendation.used_columns) != used:
         return "models other columns than the analyser's pick, so its likelihood is of other data"
-    if idx is None or test_idx is None or not np.array_equal(idx, test_idx):
+    if idx is None or not np.array_equal(idx, test_idx):
         return "was evaluated on other held-out rows"
     return ""
 

@@ -181,7 +181,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
                        config={"training": options, "test_fraction": test_fraction, "val_fraction": val_fraction,
                                "k": int(k), "select": select},
                        split={"seed": int(seed), "n_samples": dataset.n_samples, **split})
-    if len(split["test"]):
+    if len(split["test"]) and not history.interrupted:  # a stop signal asks for the weights, not for more work
         fitted.metrics = fitted._evaluate_used(rows(x, split["test"]), k=int(k))
     return fitted
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from autolik import interrupt
 from autolik.errors import DataError, UsageError
 from autolik.progress import Progress
 from autolik.transforms import Preprocessor
@@ -120,6 +121,7 @@ class History:
     stopped_reason: str = ""
     train_seconds: float = 0.0
     samples_per_second: float = 0.0
+    interrupted: str | None = None  # "SIGINT" / "SIGTERM" when a signal stopped the run (autolik.interrupt)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -250,7 +252,8 @@ class _Loop:
         return loss.detach() * len(idx)
 
     def epoch(self, epoch: int, progress: Progress, last_val, deadline: float | None) -> tuple[float, bool]:
-        """One pass; returns (mean train loss, whether the time budget ran out)."""
+        """One pass; returns (mean train loss, whether it ended early: the time budget ran out or a
+        stop signal came, see :mod:`autolik.interrupt`)."""
         self.model.train()
         perm = torch.randperm(len(self.x), generator=self.gen)
         total = torch.zeros((), device=self.device)
@@ -261,7 +264,7 @@ class _Loop:
             seen += len(idx)
             if progress.due():
                 progress.update(epoch, b + 1, float(total) / seen, last_val)
-            if deadline is not None and time.perf_counter() > deadline:
+            if (deadline is not None and time.perf_counter() > deadline) or interrupt.requested():
                 out_of_time = True
                 break
         mean = float(total) / seen
@@ -300,6 +303,17 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
     progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet)
     deadline = t_start + config.max_seconds if config.max_seconds else None
     best, best_state, last_good, wait, last_val = math.inf, _snapshot(model), None, 0, None
+    with interrupt.stop_on_signals():
+        _run(model, loop, config, hist, progress, deadline, best, best_state, last_good, wait, last_val)
+    if hist.stopped_reason.startswith("non-finite"):
+        progress.message(hist.stopped_reason)
+    hist.train_seconds = time.perf_counter() - t_start
+    hist.samples_per_second = loop.samples / loop.step_seconds if loop.step_seconds > 0 else 0.0
+    return hist
+
+
+def _run(model, loop, config, hist, progress, deadline, best, best_state, last_good, wait, last_val) -> None:
+    """The epochs of :func:`train`: early stopping, time budget, stop signals, NaN guard; fills ``hist``."""
     try:
         for epoch in range(1, int(config.epochs) + 1):
             hist.epochs_run = epoch
@@ -319,6 +333,11 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
                 best, best_state, hist.best_epoch, wait = val, last_good[1], epoch, 0
             else:
                 wait += 1
+            if out_of_time and interrupt.requested():
+                hist.interrupted = interrupt.requested()
+                hist.stopped_reason = (f"stopped by {hist.interrupted} in epoch {epoch}; kept the best weights "
+                                       f"(epoch {hist.best_epoch})")
+                break
             if out_of_time:
                 hist.stopped_reason = f"time limit of {config.max_seconds:g} s reached in epoch {epoch}"
                 break
@@ -333,11 +352,6 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
             model.load_state_dict(best_state)
     finally:
         progress.close()
-    if hist.stopped_reason.startswith("non-finite"):
-        progress.message(hist.stopped_reason)
-    hist.train_seconds = time.perf_counter() - t_start
-    hist.samples_per_second = loop.samples / loop.step_seconds if loop.step_seconds > 0 else 0.0
-    return hist
 
 
 def _stop_non_finite(model, hist: History, epoch: int, last_good, first_batch: bool) -> None:

@@ -28,7 +28,10 @@ class _Group(click.Group):
             raise click.UsageError(str(e), ctx=ctx) from None
         except AutolikError as e:
             raise click.ClickException(str(e)) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, BrokenPipeError):
+        except KeyboardInterrupt:  # Ctrl-C outside training (or twice): one line and the shell's code, not "Aborted!"
+            click.echo("interrupted; nothing more was written", err=True)
+            raise click.exceptions.Exit(130) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
             raise
         except Exception as e:  # a bug in autolik: still one line unless debugging
             if _out_of_memory(e):

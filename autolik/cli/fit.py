@@ -153,6 +153,8 @@ def _training_options(f):
         click.option("--test-fraction", type=float, default=0.1, show_default=True),
         click.option("--k", "k", type=int, default=100, show_default=True, help="IWAE importance samples."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--max-seconds", type=float, default=None,
+                     help="Stop training after this many seconds, keeping the best weights."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -169,18 +171,32 @@ def _training_options(f):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages on stderr.")
 def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_size, lr, seed, test_fraction, k,
-                device, select, out, force, as_json, quiet):
-    """Choose the likelihood for FILE, train the VAE, report held-out figures."""
+                device, max_seconds, select, out, force, as_json, quiet):
+    """Choose the likelihood for FILE, train the VAE, report held-out figures.
+
+    Ctrl-C (or SIGTERM) stops training at the end of the current batch: the best weights so far are
+    kept and saved when --out is given, and the command exits 130 (143 for SIGTERM). A second
+    Ctrl-C stops at once.
+    """
     from autolik.api import fit
+    from autolik.interrupt import EXIT_CODES, stop_on_signals
     from autolik.persist import check_writable
 
     if out:
         check_writable(out, force)
-    fitted = fit(file, key=key, likelihood=likelihood, mode=mode, latent_dim=latent_dim, hidden=_parse_hidden(hidden),
-                 epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, test_fraction=test_fraction, k=k,
-                 device=device, select=select, quiet=quiet,
-                 on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
-    _report(fitted, out, as_json, quiet)
+    if max_seconds is not None and not max_seconds > 0:
+        raise UsageError(f"--max-seconds must be > 0, got {max_seconds}")
+    with stop_on_signals():
+        fitted = fit(file, key=key, likelihood=likelihood, mode=mode, latent_dim=latent_dim,
+                     hidden=_parse_hidden(hidden), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                     test_fraction=test_fraction, k=k, device=device, max_seconds=max_seconds, select=select,
+                     quiet=quiet, on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
+        _report(fitted, out, as_json, quiet)
+    stopped = fitted.history.interrupted
+    if stopped:
+        kept = f"saved to {out}" if out else "not saved (no --out)"
+        click.echo(f"interrupted by {stopped}: {fitted.history.stopped_reason}; the model was {kept}", err=True)
+        raise click.exceptions.Exit(EXIT_CODES[stopped])
 
 
 @cli.command("sample")

@@ -275,7 +275,8 @@ def evaluate_command(model, file, key, k, as_json):
 
 
 @cli.command("demo")
-@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--epochs", type=int, default=400, show_default=True,
+              help="At most this many epochs; early stopping (after 1,000 steps) ends it sooner.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--k", "k", type=int, default=100, show_default=True, help="IWAE importance samples.")
 @click.option("--out", default=None, help="Also save the model to this directory.")

@@ -115,7 +115,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         kl_warmup_epochs: int = 0,
         seed: int = 0, test_fraction: float = 0.1, val_fraction: float = 0.1, device: str = "auto",
         max_seconds: float | None = None, k: int = 100, quiet: bool = True, select: str = "analyser",
-        profile=None, on_recommendation=None) -> "FittedVAE":
+        profile=None, on_recommendation=None, log: str | None = None) -> "FittedVAE":
     """Choose the likelihood for X, train a VAE with it, and evaluate it on held-out rows.
 
     Args:
@@ -127,6 +127,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         latent_dim, hidden, architecture: the VAE (defaults scale with the number of features).
         epochs, batch_size, lr, patience, min_steps, kl_warmup_epochs, device, max_seconds: training
             (early stopping after ``patience`` epochs without progress, once ``min_steps`` steps ran).
+        log: a file for one JSON line per epoch (loss, validation loss, best epoch, seconds).
         seed: seeds the split, the initial weights, batching and dequantisation noise.
         test_fraction, val_fraction: held-out fractions of rows (test may be 0: no test metrics).
         k: importance samples for the IWAE bound on the test split.
@@ -173,7 +174,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
     pre = rec.preprocessor()
     options = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), patience=int(patience),
                    min_steps=int(min_steps), kl_warmup_epochs=int(kl_warmup_epochs), seed=int(seed), device=device,
-                   max_seconds=max_seconds, quiet=bool(quiet))
+                   max_seconds=max_seconds, quiet=bool(quiet), log=log)
     history = train(model, pre, x[split["train"]], x[split["val"]], TrainConfig(**options))
     lattice = _is_lattice(prof_d, used)
     fitted = FittedVAE(recommendation=rec, preprocessor=pre, model=model, history=history, metrics={},

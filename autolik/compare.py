@@ -249,7 +249,7 @@ def _fit_kwargs(fit_options: dict) -> dict:
     from autolik.api import fit
 
     accepted = set(_inspect.signature(fit).parameters)
-    reserved = {"likelihood", "mode", "preprocessing", "recommendation", "select", "epochs", "max_seconds",
+    reserved = {"likelihood", "mode", "preprocessing", "recommendation", "select", "epochs", "max_seconds", "log",
                 "seed", "k", "quiet", "key", "profile"}
     bad = sorted(set(fit_options) - accepted)
     if bad:

@@ -10,6 +10,8 @@ syncs beyond the finiteness check on CPU) so its throughput stays close to a bar
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 import time
@@ -84,6 +86,8 @@ class TrainConfig:
         quiet: no progress line on stderr.
         init_output_bias: first fit the decoder's output bias to the data's marginal
             (:meth:`autolik.model.VAE.fit_output_bias`), so every family starts where it belongs.
+        log: a file that receives one JSON line per completed epoch (``epoch``, ``train_loss``,
+            ``val_loss``, ``best_epoch``, ``seconds``), written as training goes, for plotting.
     """
 
     epochs: int = 100
@@ -98,6 +102,7 @@ class TrainConfig:
     max_seconds: float | None = None
     quiet: bool = False
     init_output_bias: bool = True
+    log: str | None = None
 
 
 @dataclass
@@ -303,8 +308,8 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
     progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet)
     deadline = t_start + config.max_seconds if config.max_seconds else None
     best, best_state, last_good, wait, last_val = math.inf, _snapshot(model), None, 0, None
-    with interrupt.stop_on_signals():
-        _run(model, loop, config, hist, progress, deadline, best, best_state, last_good, wait, last_val)
+    with interrupt.stop_on_signals(), _epoch_log(config.log, t_start) as log:
+        _run(model, loop, config, hist, progress, deadline, best, best_state, last_good, wait, last_val, log)
     if hist.stopped_reason.startswith("non-finite"):
         progress.message(hist.stopped_reason)
     hist.train_seconds = time.perf_counter() - t_start
@@ -312,7 +317,21 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
     return hist
 
 
-def _run(model, loop, config, hist, progress, deadline, best, best_state, last_good, wait, last_val) -> None:
+@contextlib.contextmanager
+def _epoch_log(path: str | None, t_start: float):
+    """A function writing one JSON line per epoch to ``path`` (flushed at once), or one doing nothing."""
+    if not path:
+        yield lambda **fields: None
+        return
+    with open(path, "w", encoding="utf-8") as fh:
+        def write(**fields):
+            fh.write(json.dumps({**fields, "seconds": round(time.perf_counter() - t_start, 3)}) + "\n")
+            fh.flush()
+
+        yield write
+
+
+def _run(model, loop, config, hist, progress, deadline, best, best_state, last_good, wait, last_val, log) -> None:
     """The epochs of :func:`train`: early stopping, time budget, stop signals, NaN guard; fills ``hist``."""
     try:
         for epoch in range(1, int(config.epochs) + 1):
@@ -333,6 +352,7 @@ def _run(model, loop, config, hist, progress, deadline, best, best_state, last_g
                 best, best_state, hist.best_epoch, wait = val, last_good[1], epoch, 0
             else:
                 wait += 1
+            log(epoch=epoch, train_loss=train_loss, val_loss=val, best_epoch=hist.best_epoch)
             if out_of_time and interrupt.requested():
                 hist.interrupted = interrupt.requested()
                 hist.stopped_reason = (f"stopped by {hist.interrupted} in epoch {epoch}; kept the best weights "

@@ -134,3 +134,18 @@ def test_fit_refuses_infinite_values_before_recommending(tmp_path):
     res = CliRunner().invoke(cli, ["fit", str(path), "--epochs", "1", "--quiet"])
     assert res.exit_code == 1 and "data row 8, column 'x2' (= -inf)" in res.output
     assert "likelihood" not in res.output.lower().split("error")[0]  # nothing printed before the error
+
+
+def test_fit_log_writes_one_json_line_per_epoch_and_max_seconds_is_checked(tmp_path):
+    x = np.random.default_rng(0).normal(size=(200, 4))
+    data, log = tmp_path / "x.npy", tmp_path / "run.jsonl"
+    np.save(data, x)
+    res = CliRunner().invoke(cli, ["fit", str(data), "--epochs", "3", "--k", "2", "--log", str(log), "--json", "--quiet"])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3] and json.loads(res.stdout)["epochs_run"] == 3
+    assert all({"train_loss", "val_loss", "best_epoch", "seconds"} <= set(r) for r in lines)
+    again = CliRunner().invoke(cli, ["fit", str(data), "--epochs", "1", "--log", str(log), "--quiet"])
+    assert again.exit_code == 1 and "already exists" in again.output and len(log.read_text().splitlines()) == 3
+    bad = CliRunner().invoke(cli, ["fit", str(data), "--max-seconds", "0", "--quiet"])
+    assert bad.exit_code == 2 and "--max-seconds" in bad.output

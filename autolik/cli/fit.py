@@ -166,12 +166,13 @@ def _training_options(f):
 @click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @_training_options
 @click.option("--select", type=click.Choice(["analyser", "empirical"]), default="analyser", show_default=True)
+@click.option("--log", "log", default=None, help="Write one JSON line per epoch (losses, best epoch, seconds) here (.jsonl).")
 @click.option("--out", default=None, help="Save the model to this directory.")
 @click.option("--force", is_flag=True, help="Replace an existing --out model directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages on stderr.")
 def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_size, lr, seed, test_fraction, k,
-                device, max_seconds, select, out, force, as_json, quiet):
+                device, max_seconds, select, log, out, force, as_json, quiet):
     """Choose the likelihood for FILE, train the VAE, report held-out figures.
 
     Ctrl-C (or SIGTERM) stops training at the end of the current batch: the best weights so far are
@@ -184,13 +185,15 @@ def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_s
 
     if out:
         check_writable(out, force)
+    if log:
+        check_output(log, force, inputs=[file], suffixes=(".jsonl",), flag="--log")
     if max_seconds is not None and not max_seconds > 0:
         raise UsageError(f"--max-seconds must be > 0, got {max_seconds}")
     with stop_on_signals():
         fitted = fit(file, key=key, likelihood=likelihood, mode=mode, latent_dim=latent_dim,
                      hidden=_parse_hidden(hidden), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                      test_fraction=test_fraction, k=k, device=device, max_seconds=max_seconds, select=select,
-                     quiet=quiet, on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
+                     quiet=quiet, log=log, on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
         _report(fitted, out, as_json, quiet)
     stopped = fitted.history.interrupted
     if stopped:

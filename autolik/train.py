@@ -309,7 +309,46 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
     deadline = t_start + config.max_seconds if config.max_seconds else None
     best, best_state, last_good, wait, last_val = math.inf, _snapshot(model), None, 0, None
     with interrupt.stop_on_signals(), _epoch_log(config.log, t_start) as log:
-        _run(model, loop, config, hist, progress, deadline, best, best_state, last_good, wait, last_val, log)
+        try:
+            for epoch in range(1, int(config.epochs) + 1):
+                hist.epochs_run = epoch
+                try:
+                    train_loss, out_of_time = loop.epoch(epoch, progress, last_val, deadline)
+                    val = (validation_loss(model, loop.y_val, 4 * loop.bs, config.seed + 2) if len(loop.y_val)
+                           else train_loss)
+                    if not math.isfinite(val):
+                        raise _NonFinite
+                except _NonFinite:
+                    _stop_non_finite(model, hist, epoch, last_good, first_batch=loop.step == 0)
+                    break
+                hist.train_loss.append(train_loss)
+                hist.val_loss.append(val)
+                last_val, last_good = val, (epoch, _snapshot(model))
+                progress.update(epoch, loop.n_batches, train_loss, val, force=True)
+                if val < best:
+                    best, best_state, hist.best_epoch, wait = val, last_good[1], epoch, 0
+                else:
+                    wait += 1
+                log(epoch=epoch, train_loss=train_loss, val_loss=val, best_epoch=hist.best_epoch)
+                if out_of_time and interrupt.requested():
+                    hist.interrupted = interrupt.requested()
+                    hist.stopped_reason = (f"stopped by {hist.interrupted} in epoch {epoch}; kept the best weights "
+                                           f"(epoch {hist.best_epoch})")
+                    break
+                if out_of_time:
+                    hist.stopped_reason = f"time limit of {config.max_seconds:g} s reached in epoch {epoch}"
+                    break
+                if (config.patience and wait >= config.patience and epoch > config.kl_warmup_epochs
+                        and loop.step >= config.min_steps):
+                    hist.stopped_reason = (f"early stopping: no better validation loss for {config.patience} epochs "
+                                           f"(best at epoch {hist.best_epoch})")
+                    break
+            else:
+                hist.stopped_reason = f"completed {hist.epochs_run} epochs"
+            if not hist.stopped_reason.startswith("non-finite"):
+                model.load_state_dict(best_state)
+        finally:
+            progress.close()
     if hist.stopped_reason.startswith("non-finite"):
         progress.message(hist.stopped_reason)
     hist.train_seconds = time.perf_counter() - t_start
@@ -329,49 +368,6 @@ def _epoch_log(path: str | None, t_start: float):
             fh.flush()
 
         yield write
-
-
-def _run(model, loop, config, hist, progress, deadline, best, best_state, last_good, wait, last_val, log) -> None:
-    """The epochs of :func:`train`: early stopping, time budget, stop signals, NaN guard; fills ``hist``."""
-    try:
-        for epoch in range(1, int(config.epochs) + 1):
-            hist.epochs_run = epoch
-            try:
-                train_loss, out_of_time = loop.epoch(epoch, progress, last_val, deadline)
-                val = validation_loss(model, loop.y_val, 4 * loop.bs, config.seed + 2) if len(loop.y_val) else train_loss
-                if not math.isfinite(val):
-                    raise _NonFinite
-            except _NonFinite:
-                _stop_non_finite(model, hist, epoch, last_good, first_batch=loop.step == 0)
-                break
-            hist.train_loss.append(train_loss)
-            hist.val_loss.append(val)
-            last_val, last_good = val, (epoch, _snapshot(model))
-            progress.update(epoch, loop.n_batches, train_loss, val, force=True)
-            if val < best:
-                best, best_state, hist.best_epoch, wait = val, last_good[1], epoch, 0
-            else:
-                wait += 1
-            log(epoch=epoch, train_loss=train_loss, val_loss=val, best_epoch=hist.best_epoch)
-            if out_of_time and interrupt.requested():
-                hist.interrupted = interrupt.requested()
-                hist.stopped_reason = (f"stopped by {hist.interrupted} in epoch {epoch}; kept the best weights "
-                                       f"(epoch {hist.best_epoch})")
-                break
-            if out_of_time:
-                hist.stopped_reason = f"time limit of {config.max_seconds:g} s reached in epoch {epoch}"
-                break
-            if (config.patience and wait >= config.patience and epoch > config.kl_warmup_epochs
-                    and loop.step >= config.min_steps):
-                hist.stopped_reason = (f"early stopping: no better validation loss for {config.patience} epochs "
-                                       f"(best at epoch {hist.best_epoch})")
-                break
-        else:
-            hist.stopped_reason = f"completed {hist.epochs_run} epochs"
-        if not hist.stopped_reason.startswith("non-finite"):
-            model.load_state_dict(best_state)
-    finally:
-        progress.close()
 
 
 def _stop_non_finite(model, hist: History, epoch: int, last_good, first_batch: bool) -> None:

@@ -83,17 +83,14 @@ def _image_shape(rec, profile: dict, n_used: int):
 
 def _refuse_infinite(dataset, profile) -> None:
     """DataError naming the first infinite cells, found from the profile's counts (no scan otherwise)."""
-    from autolik.outputs import cells_text
+    from autolik.outputs import refuse_infinite
     from autolik.sparse import columns, is_sparse
 
     bad = [j for j, f in enumerate(profile.features) if getattr(f, "n_posinf", 0) or getattr(f, "n_neginf", 0)]
     if bad:
         block = columns(dataset.data, bad)
-        block = block.toarray() if is_sparse(block) else block
-        rows, cols = np.nonzero(np.isinf(block))
-        where = cells_text(rows, cols, [f"column {dataset.names[j]!r}" for j in bad], block)
-        raise DataError(f"{dataset.source}: infinite values at {where}; replace them with finite numbers, or leave "
-                        "the cells empty to mark them missing")
+        refuse_infinite(block.toarray() if is_sparse(block) else block, [f"column {dataset.names[j]!r}" for j in bad],
+                        str(dataset.source))
 
 
 def _nothing_to_model(rec, profile) -> str:

@@ -43,6 +43,15 @@ def positional(names) -> bool:
     return [str(n) for n in names] == [f"x{j}" for j in range(len(names))]
 
 
+def refuse_infinite(x: np.ndarray, labels: list[str], source: str) -> None:
+    """DataError naming the first +-inf cells of x (n, len(labels)), if there are any."""
+    inf = np.isinf(x)
+    if inf.any():
+        rows, cols = np.nonzero(inf)
+        raise DataError(f"{source}: infinite values at {cells_text(rows, cols, labels, x)}; the model needs finite "
+                        "numbers (NaN or an empty cell marks a missing value): replace or drop them")
+
+
 def cells_text(rows: np.ndarray, cols: np.ndarray, labels: list[str], values=None) -> str:
     """'data row 3, column 'b' (= inf); data row 9, ... and 4 more cells' for the first cells of a mask.
 
@@ -176,12 +185,7 @@ class OutputSpec:
             self._check_kind(ds, source, c, w)
             if c in self.levels and w in levels:
                 x[:, j] = self._recode(x[:, j], list(levels[w]), self.levels[c], c, source)
-        inf = np.isinf(x)
-        if inf.any():
-            rows, cols = np.nonzero(inf)
-            names = self.used_labels()
-            raise DataError(f"{source}: infinite values at {cells_text(rows, cols, names, x)}; the model needs finite "
-                            "numbers (NaN or an empty cell marks a missing value): replace or drop them")
+        refuse_infinite(x, self.used_labels(), source)
         return x, source
 
     def used_labels(self) -> list[str]:

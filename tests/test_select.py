@@ -101,3 +101,18 @@ def test_model_transform_keeps_dequantised_pixels_inside_unit_interval():
 def test_wide_integer_ranges_drop_categorical():
     assert "categorical" not in candidates("bounded_integer", {"low": 0, "high": 255})
     assert "categorical" in candidates("bounded_integer", {"low": 1, "high": 6})
+
+
+def test_three_levels_keep_the_saturated_categorical_and_more_levels_the_simpler_family():
+    """On 3 levels a categorical has 2 parameters, as many as a beta-binomial, and nests it: kept.
+    On 6 levels drawn from a binomial the 1-parameter binomial stays the choice; on 2 levels the
+    Bernoulli (the same distribution in one logit) stays."""
+    rng = np.random.default_rng(3)
+    years = 2007 + rng.choice(3, size=3000, p=[0.3, 0.3, 0.4])
+    table = score_families(years, "bounded_integer", {"low": 2007, "high": 2009})
+    assert table["categorical"].n_params == 2 == table["beta_binomial"].n_params
+    assert choose(table).chosen == "categorical"
+    six = rng.binomial(5, 0.4, size=3000)
+    assert choose(score_families(six, "bounded_integer", {"low": 0, "high": 5})).chosen == "binomial"
+    flags = rng.binomial(1, 0.3, size=3000)
+    assert choose(score_families(flags, "binary", {"values": [0, 1]})).chosen == "bernoulli"

@@ -286,8 +286,10 @@ def _score_one(fam, x, u, half, support, detail, loc, spread) -> FamilyScore:
     with np.errstate(all="ignore"):
         pa, ll_b = fit(y[:half], y[half:], n=n)
         _, ll_a = fit(y[half:], y[:half], n=n)
+    levels = opts.get("n_levels", 0)
     return FamilyScore(fam, {k: (float(v) if np.ndim(v) == 0 and not isinstance(v, str) else v)
-                             for k, v in pa.items()}, np.concatenate([ll_a, ll_b]) + jac, N_PARAMS[fam])
+                             for k, v in pa.items()}, np.concatenate([ll_a, ll_b]) + jac,
+                       levels - 1 if fam == "categorical" else N_PARAMS[fam])
 
 
 def combine(tables: list[dict[str, FamilyScore]]) -> dict[str, FamilyScore]:
@@ -315,8 +317,23 @@ def paired_gap(d: np.ndarray) -> tuple[float, float]:
     return float(w.mean()), float(w.std() / np.sqrt(d.size)) + 1e-12
 
 
+def saturated(s: FamilyScore) -> bool:
+    """A categorical over K >= 3 levels: the saturated model of those levels.
+
+    It has K - 1 parameters; where that is no more than a family it ties with (a beta-binomial or
+    discretised logistic on 3 levels: 2 each), it nests that family at no extra cost, so it is the
+    one to keep: given the latent code the VAE can use the shapes the two-parameter family cannot
+    reach. On 2 levels it is the Bernoulli itself, kept in its one-logit form.
+    """
+    return s.name == "categorical" and s.n_params >= 2
+
+
 def choose(table: dict[str, FamilyScore]) -> Selection:
-    """Pick the simplest family whose held-out score is not significantly below the best."""
+    """Pick the simplest family whose held-out score is not significantly below the best.
+
+    Simplest: fewest parameters (a categorical counts K - 1), then a saturated categorical before
+    a family with as many parameters, then the better held-out score, then the order listed.
+    """
     if not table:
         return Selection(None)
     ranked = sorted(table.values(), key=lambda s: -s.score)
@@ -327,7 +344,8 @@ def choose(table: dict[str, FamilyScore]) -> Selection:
         return mean <= max(SIGNIFICANT_Z * se, MIN_GAIN)
 
     ok = [s for s in ranked if within_noise(s)]
-    chosen = min(ok, key=lambda s: (s.n_params, -s.score))
+    # equal scores (a Bernoulli and a 2-level categorical are one distribution) keep the listed order
+    chosen = min(ok, key=lambda s: (s.n_params, not saturated(s), -round(s.score, 9), list(table).index(s.name)))
     others = [s for s in ranked if s is not chosen and np.abs(s.ll - chosen.ll).max() > 1e-9]
     if not others:
         conf = 0.99

@@ -218,7 +218,8 @@ def losses(results: list[dict], frames: dict) -> list[str]:
     return out
 
 
-def markdown(results: list[dict], command: str, which: str, frames: dict | None = None) -> str:
+def markdown(results: list[dict], command: str, which: str, frames: dict | None = None,
+             rerun: list[str] | None = None) -> str:
     import torch
 
     ok = [r for r in results if "error" not in r and r["pick_nll"] is not None]
@@ -227,6 +228,9 @@ def markdown(results: list[dict], command: str, which: str, frames: dict | None 
     lines = [
         f"# Real tables ({which} set): does the analyser's pick win?", "",
         f"Command: `{command}`", "",
+        *([f"Rerun with `--only` after an analyser change that altered their picks: {', '.join(rerun)}; "
+           "every other table is the previous run of the same command from its `--cache` (its pick did "
+           "not change, nor did its runner-up).", ""] if rerun else []),
         f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}. "
         "Each table: `autolik.compare(path, candidates='auto', seed=0)` with its defaults (same split, "
         "architecture and optimisation steps for every candidate). Figures are held-out IWAE negative "
@@ -285,7 +289,7 @@ def main(argv=None) -> None:
     todo = tables(args.which, args.tables)
     for i, (name, df) in enumerate(todo, 1):
         f = cache / (name.replace("/", "__") + ".json") if cache else None
-        if f is not None and f.exists() and (only is None or name not in only):
+        if f is not None and f.exists() and (args.report_only or only is None or name not in only):
             results.append(json.loads(f.read_text()))
             continue
         if (only is not None and name not in only) or args.report_only:
@@ -299,14 +303,18 @@ def main(argv=None) -> None:
             f.write_text(json.dumps(r, indent=1, default=float))
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "real_tables" if args.which == "dev" else f"real_tables_{args.which}"
-    argv_shown = " ".join(a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--cache")
-                          and not (a and Path(a).is_absolute()))
+    shown = list(argv if argv is not None else sys.argv[1:])
+    for flag in ("--cache", "--only"):  # the cache is this machine's; --only is named below the command
+        if flag in shown and shown.index(flag) + 1 < len(shown):
+            del shown[shown.index(flag):shown.index(flag) + 2]
+    argv_shown = " ".join(a for a in shown if not a.startswith(("--cache=", "--only=")))
     command = f"python benchmarks/real_tables.py {argv_shown}".strip()
     if args.report_only:  # the command that produced the figures, not the one that rewrote the file
         old = RESULTS / f"{stem}.md"
         if old.exists() and "Command: `" in old.read_text():
             command = old.read_text().split("Command: `", 1)[1].split("`", 1)[0]
-    (RESULTS / f"{stem}.md").write_text(markdown(results, command, args.which, dict(todo)))
+    rerun = sorted(only & {r["table"] for r in results}) if only else None
+    (RESULTS / f"{stem}.md").write_text(markdown(results, command, args.which, dict(todo), rerun))
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=1, default=float))
     print(f"wrote {RESULTS / (stem + '.md')}", file=sys.stderr)
 

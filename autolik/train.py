@@ -305,8 +305,9 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
         y0 = pre.forward(loop.x[rows], dequantize=True, generator=torch.Generator().manual_seed(config.seed + 4))
         model.fit_output_bias(y0.to(loop.device, loop.dtype))
     hist = History()
-    progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet)
     deadline = t_start + config.max_seconds if config.max_seconds else None
+    progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet, early_stopping=config.patience > 0,
+                        max_seconds=deadline - time.perf_counter() if deadline else None)
     best, best_state, last_good, wait, last_val = math.inf, _snapshot(model), None, 0, None
     with interrupt.stop_on_signals(), _epoch_log(config.log, t_start) as log:
         try:
@@ -324,6 +325,7 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
                 hist.train_loss.append(train_loss)
                 hist.val_loss.append(val)
                 last_val, last_good = val, (epoch, _snapshot(model))
+                progress.epoch_done()
                 progress.update(epoch, loop.n_batches, train_loss, val, force=True)
                 if val < best:
                     best, best_state, hist.best_epoch, wait = val, last_good[1], epoch, 0

@@ -142,9 +142,9 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
     from autolik.train import TrainConfig, resolve_device, train
 
     resolve_device(device)  # a bad --device fails before any profiling or training
-    if int(k) < 1 or int(epochs) < 1 or int(batch_size) < 1 or not lr > 0:
-        raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1 and lr > 0; got k={k}, epochs={epochs}, "
-                         f"batch_size={batch_size}, lr={lr}")
+    if int(k) < 1 or int(epochs) < 1 or int(batch_size) < 1 or not lr > 0 or int(min_steps) < 0:
+        raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1, lr > 0 and min_steps >= 0; got k={k}, "
+                         f"epochs={epochs}, batch_size={batch_size}, lr={lr}, min_steps={min_steps}")
     dataset = load_dataset(X, key)
     split = split_indices(dataset.n_samples, seed, test_fraction, val_fraction)  # bad fractions fail early
     if profile is None:

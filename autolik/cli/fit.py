@@ -165,6 +165,9 @@ def _training_options(f):
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @_training_options
+@click.option("--min-steps", type=int, default=1000, show_default=True,
+              help="Early stopping (10 epochs without a better validation loss) counts only after this many "
+                   "optimisation steps, so small data are not stopped near their start.")
 @click.option("--select", type=click.Choice(["analyser", "empirical"]), default="analyser", show_default=True)
 @click.option("--log", "log", default=None, help="Write one JSON line per epoch (losses, best epoch, seconds) here (.jsonl).")
 @click.option("--out", default=None, help="Save the model to this directory.")
@@ -172,7 +175,7 @@ def _training_options(f):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages on stderr.")
 def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_size, lr, seed, test_fraction, k,
-                device, max_seconds, select, log, out, force, as_json, quiet):
+                device, max_seconds, min_steps, select, log, out, force, as_json, quiet):
     """Choose the likelihood for FILE, train the VAE, report held-out figures.
 
     Ctrl-C (or SIGTERM) stops training at the end of the current batch: the best weights so far are
@@ -189,11 +192,13 @@ def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_s
         check_output(log, force, inputs=[file], suffixes=(".jsonl",), flag="--log")
     if max_seconds is not None and not max_seconds > 0:
         raise UsageError(f"--max-seconds must be > 0, got {max_seconds}")
+    if min_steps < 0:
+        raise UsageError(f"--min-steps must be >= 0, got {min_steps}")
     with stop_on_signals():
         fitted = fit(file, key=key, likelihood=likelihood, mode=mode, latent_dim=latent_dim,
                      hidden=_parse_hidden(hidden), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                     test_fraction=test_fraction, k=k, device=device, max_seconds=max_seconds, select=select,
-                     quiet=quiet, log=log, on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
+                     test_fraction=test_fraction, k=k, device=device, max_seconds=max_seconds, min_steps=min_steps,
+                     select=select, quiet=quiet, log=log, on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
         _report(fitted, out, as_json, quiet)
     stopped = fitted.history.interrupted
     if stopped:

@@ -19,9 +19,10 @@ then older tensor files are removed; a crash at any moment leaves a ``checkpoint
 file is complete. Nothing is pickled: everything but the tensors is JSON.
 
 A checkpoint is written at the end of an epoch at most every ``AUTOLIK_CHECKPOINT_SECONDS``
-(default 30; 0: every epoch), and at least ``WRITE_SHARE`` of the time between writes is
-training, so short epochs do not pay for a write each; a stop signal writes the last completed
-epoch. The first comes that long after training starts, so short fits write none.
+(default 30) and at least ``WRITE_SHARE`` times the last write's duration apart, so neither short
+epochs nor a large model's slow writes cost more than a few percent (0: every epoch, whatever
+it costs); a stop signal writes the last completed epoch. The first comes that long after
+training starts, so fits shorter than that write none.
 """
 from __future__ import annotations
 
@@ -87,12 +88,17 @@ def summary(out) -> dict:
         return {}
 
 
-def unfinished(out) -> str:
-    """The one-line description of an unfinished fit in ``out`` and how to finish it."""
+def describe(out) -> str:
+    """``the checkpoint of an unfinished fit (after epoch 6 of 40)``, for messages."""
     info = summary(out)
-    when = f" (checkpoint after epoch {info['epoch']} of {info['epochs']})" if info else ""
-    return (f"{out} holds an unfinished fit{when}, not a model yet; run `autolik fit {info.get('data', 'FILE')} "
-            f"--out {out} --resume` to finish it")
+    return "the checkpoint of an unfinished fit" + (f" (after epoch {info['epoch']} of {info['epochs']})" if info else "")
+
+
+def unfinished(out) -> str:
+    """The one-line error for reading ``out`` as a model while it holds only a checkpoint: what it is, how to finish it."""
+    data = summary(out).get("data", "FILE")
+    return (f"{out} holds {describe(out)}, not a model yet; run `autolik fit {data} --out {out} --resume` "
+            "to finish it")
 
 
 def file_digest(path) -> str:
@@ -291,8 +297,8 @@ class Checkpointer:
     def epoch_end(self, state: dict) -> None:
         """Hold the state after an epoch; write it when the interval (and the write-cost share) has passed."""
         self._held = state
-        now = time.monotonic()
-        if now - self._last_write >= max(self.interval, WRITE_SHARE * self._write_cost):
+        gap = max(self.interval, WRITE_SHARE * self._write_cost) if self.interval > 0 else 0.0
+        if time.monotonic() - self._last_write >= gap:
             self.write()
 
     def stopped(self) -> None:

@@ -159,9 +159,11 @@ def check_writable(path, force: bool = False) -> Path:
         unfinished = checkpoint.only_checkpoint(path)
         if not force:
             if unfinished:
-                raise DataError(f"{checkpoint.unfinished(path).split(';')[0]}; pass --resume to finish it, "
+                raise DataError(f"{path} holds {checkpoint.describe(path)}; pass --resume to finish it, "
                                 "or --force to start over")
-            raise DataError(f"model directory {path} already exists; pass --force (force=True) to replace it, "
+            also = (f" with {checkpoint.describe(path)} (--resume --force finishes that fit)"
+                    if checkpoint.exists(path) else "")
+            raise DataError(f"model directory {path} already exists{also}; pass --force (force=True) to replace it, "
                             "or choose another --out")
         if not is_model_dir(path) and not unfinished:
             raise DataError(f"{path} exists and is not an autolik model directory; refusing to replace it "

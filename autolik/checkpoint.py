@@ -73,9 +73,11 @@ def exists(out) -> bool:
 
 
 def only_checkpoint(out) -> bool:
-    """True when ``out`` is a directory whose only entry is a checkpoint: an unfinished first fit."""
+    """True when ``out`` is a directory whose only entry is a checkpoint directory: an unfinished first fit
+    (complete or not: a run killed during its first write leaves no checkpoint.json, and --force must still
+    be able to start over)."""
     out = Path(out)
-    return out.is_dir() and exists(out) and [p.name for p in out.iterdir()] == [CHECKPOINT_DIR]
+    return out.is_dir() and location(out).is_dir() and [p.name for p in out.iterdir()] == [CHECKPOINT_DIR]
 
 
 def summary(out) -> dict:
@@ -90,12 +92,16 @@ def summary(out) -> dict:
 
 def describe(out) -> str:
     """``the checkpoint of an unfinished fit (after epoch 6 of 40)``, for messages."""
+    if not exists(out):
+        return "the incomplete checkpoint of a fit killed while writing its first one"
     info = summary(out)
     return "the checkpoint of an unfinished fit" + (f" (after epoch {info['epoch']} of {info['epochs']})" if info else "")
 
 
 def unfinished(out) -> str:
     """The one-line error for reading ``out`` as a model while it holds only a checkpoint: what it is, how to finish it."""
+    if not exists(out):
+        return f"{out} holds {describe(out)}, not a model; start over with `autolik fit FILE --out {out} --force`"
     data = summary(out).get("data", "FILE")
     return (f"{out} holds {describe(out)}, not a model yet; run `autolik fit {data} --out {out} --resume` "
             "to finish it")

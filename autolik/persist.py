@@ -20,6 +20,11 @@ and then the new model is written to a temporary directory beside the target
 crash leaves either the old model or the new one, never half of each. Leftovers of an
 interrupted save (their process gone) are cleaned up, and an interrupted swap restored, the next
 time that directory is saved or loaded.
+
+A fit in progress keeps its checkpoint in ``DIR/checkpoint/`` (:mod:`autolik.checkpoint`), which
+no model file refers to: a directory holding only a checkpoint is an unfinished fit (loading it
+says so and how to finish it; a save may replace it), and a save normally replaces the checkpoint
+with the rest of the directory (``keep_checkpoint``: a fit stopped by a signal keeps it).
 """
 from __future__ import annotations
 
@@ -159,8 +164,8 @@ def check_writable(path, force: bool = False) -> Path:
         unfinished = checkpoint.only_checkpoint(path)
         if not force:
             if unfinished:
-                raise DataError(f"{path} holds {checkpoint.describe(path)}; pass --resume to finish it, "
-                                "or --force to start over")
+                finish = "pass --resume to finish it, or " if checkpoint.exists(path) else "pass "
+                raise DataError(f"{path} holds {checkpoint.describe(path)}; {finish}--force to start over")
             also = (f" with {checkpoint.describe(path)} (--resume --force finishes that fit)"
                     if checkpoint.exists(path) else "")
             raise DataError(f"model directory {path} already exists{also}; pass --force (force=True) to replace it, "
@@ -227,6 +232,12 @@ def _checkpoint_exists(path: Path) -> bool:
     from autolik import checkpoint
 
     return checkpoint.exists(path)
+
+
+def _only_checkpoint(path: Path) -> bool:
+    from autolik import checkpoint
+
+    return checkpoint.only_checkpoint(path)
 
 
 def _temp_dir(path: Path, kind: str) -> Path:
@@ -297,7 +308,7 @@ def read_model_dir(path) -> tuple[dict, dict, dict]:
     clean_leftovers(path)
     if not path.exists():
         raise DataError(f"no model directory at {path}; pass the --out directory of `autolik fit`")
-    if path.is_dir() and not is_model_dir(path) and _checkpoint_exists(path):
+    if path.is_dir() and not is_model_dir(path) and (_checkpoint_exists(path) or _only_checkpoint(path)):
         from autolik.checkpoint import unfinished
 
         raise DataError(unfinished(path))

@@ -5,6 +5,10 @@ fresh dequantisation noise (so a continuous likelihood on lattice data is traine
 dequantised density, Theis et al., 2016). The validation split is dequantised once with a fixed
 seed and scored with fixed posterior noise, so its loss moves only when the weights do.
 
+With a :class:`autolik.checkpoint.Checkpointer` the loop hands over its whole state after an epoch
+(weights, Adam's moments, best weights, counters, random streams) and can start from one, so a
+resumed run continues exactly where an uninterrupted one would be.
+
 The loop is kept lean (one float64 tensor of the training data made once, no per-batch host
 syncs beyond the finiteness check on CPU) so its throughput stays close to a bare PyTorch loop.
 """

@@ -192,3 +192,15 @@ def test_a_killed_fit_resumes_to_the_same_held_out_figure(tmp_path, every_epoch)
     a, b = json.loads(whole.stdout)["test"], json.loads(resumed.stdout)["test"]
     assert b["nll_iwae_nats_per_sample"] == a["nll_iwae_nats_per_sample"], (killed_at, a, b)  # measured: identical
     assert b == a and json.loads(resumed.stdout)["epochs_run"] == 60
+
+
+def test_a_fit_killed_during_its_first_write_can_be_started_over(data, tmp_path):
+    path, _, _ = data
+    out = tmp_path / "model"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "checkpoint" / "state-000001.safetensors").write_bytes(b"half")  # no checkpoint.json: never committed
+    res = run("sample", out, "-o", tmp_path / "s.npy")
+    assert res.exit_code == 1 and "incomplete checkpoint" in res.output and "--force" in res.output
+    assert run("fit", path, *ARGS, "--out", out, "--resume").exit_code == 2
+    assert run("fit", path, *ARGS, "--out", out).exit_code == 1
+    assert run("fit", path, *ARGS, "--out", out, "--force").exit_code == 0 and autolik.load(out)

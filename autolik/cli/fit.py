@@ -189,7 +189,8 @@ def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_s
     """Choose the likelihood for FILE, train the VAE, report held-out figures.
 
     With --out DIR, training writes a checkpoint to DIR/checkpoint/ at the end of an epoch, at most every 30 s
-    (AUTOLIK_CHECKPOINT_SECONDS; fits shorter than that write none). If the run is killed, `autolik fit FILE
+    (AUTOLIK_CHECKPOINT_SECONDS), so short epochs do not each pay for a write and fits shorter than that write
+    none. If the run is killed, `autolik fit FILE
     --out DIR --resume` continues from the last checkpoint and ends with the model an uninterrupted run gives;
     saving the finished model removes the checkpoint.
 

@@ -95,11 +95,13 @@ def describe(out) -> str:
     if not exists(out):
         return "the incomplete checkpoint of a fit killed while writing its first one"
     info = summary(out)
-    return "the checkpoint of an unfinished fit" + (f" (after epoch {info['epoch']} of {info['epochs']})" if info else "")
+    when = f" (after epoch {info['epoch']} of {info['epochs']})" if info else ""
+    return f"the checkpoint of an unfinished fit{when}"
 
 
 def unfinished(out) -> str:
-    """The one-line error for reading ``out`` as a model while it holds only a checkpoint: what it is, how to finish it."""
+    """The one-line error for reading ``out`` as a model while it holds only a checkpoint: what it is and
+    how to finish it."""
     if not exists(out):
         return f"{out} holds {describe(out)}, not a model; start over with `autolik fit FILE --out {out} --force`"
     data = summary(out).get("data", "FILE")
@@ -221,7 +223,11 @@ def load(out) -> dict:
         raise damaged(out, "state.file", f"{saved['state']['file']!r} is not a file in {directory}")
     if file_digest(state) != saved["state"]["sha256"]:
         raise damaged(out, "state.sha256", f"{state.name} changed after the checkpoint was written")
-    return {**saved, "tensors": _load_tensors(out, state)}
+    tensors = _load_tensors(out, state)
+    missing = [k for k in ("rng.torch", "rng.shuffle") if k not in tensors]
+    if missing or not any(k.startswith("model.") for k in tensors):
+        raise damaged(out, "state.file", f"{state.name} lacks {missing[0] if missing else 'the model weights'}")
+    return {**saved, "tensors": tensors}
 
 
 # --------------------------------------------------------------------------- the writer
@@ -269,8 +275,9 @@ class Checkpointer:
     def check_data(self) -> None:
         """DataError unless the data file is the one the checkpoint was trained on."""
         if self.saved and self.data_digest() != self.saved["data"]["sha256"]:
-            raise DataError(f"{self.data} is not the data the checkpoint in {self.out} was trained on ({self.saved['data']['path']}, "
-                            "whose SHA-256 differs); resume with that file, or start over with --force and without --resume")
+            raise DataError(f"{self.data} is not the data the checkpoint in {self.out} was trained on "
+                            f"({self.saved['data']['path']}, whose SHA-256 differs); resume with that file, "
+                            "or start over with --force and without --resume")
 
     def recommendation(self):
         """The Recommendation the checkpointed fit was built from (a resumed fit does not choose again)."""
@@ -282,10 +289,10 @@ class Checkpointer:
             raise damaged(self.out, "recommendation", f"cannot be read ({e})") from None
 
     def bind(self, recommendation, model, split: dict) -> None:
-        """Record what rebuilds the model (a fresh fit: and remove a replaced run's checkpoint); a resumed
+        """``split``: ``{"seed", "n_samples"}``. Record what rebuilds the model (a fresh fit: and remove a replaced run's checkpoint); a resumed
         fit: check that the model built now is the checkpoint's, tensor for tensor."""
         self._context = {"recommendation": recommendation.to_dict(), "architecture": model.config(),
-                         "split": {k: v for k, v in split.items() if not hasattr(v, "shape")}}
+                         "split": dict(split)}
         if not self.saved:
             shutil.rmtree(self.dir, ignore_errors=True)  # --force: the old run's checkpoint goes with it
             return

@@ -1,4 +1,5 @@
-"""A fit with --out writes checkpoints; killed, it resumes to the model an uninterrupted run gives (issue 12, item 3)."""
+"""A fit with --out writes checkpoints; killed, it resumes to the model an uninterrupted run gives
+(issue 12, item 3)."""
 from __future__ import annotations
 
 import json
@@ -83,7 +84,7 @@ def test_a_crashed_fit_resumes_to_the_uninterrupted_model(data, tmp_path, monkey
     assert [p.name for p in out.iterdir()] == ["checkpoint"] and checkpoint.summary(out)["epoch"] == 3
     monkeypatch.undo()
     monkeypatch.setenv("AUTOLIK_CHECKPOINT_SECONDS", "0")
-    res = run("fit", path, "--out", out, "--resume", "--log", log, "--json", "--quiet")  # flags left out: the checkpoint's
+    res = run("fit", path, "--out", out, "--resume", "--log", log, "--json", "--quiet")  # flags left out: saved ones
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["test"] == summary["test"]  # exactly: the random streams are restored
     assert same_weights(out, whole) and not checkpoint.exists(out)
@@ -104,7 +105,8 @@ def test_resume_after_n_epochs_gives_identical_weights(tmp_path, monkeypatch, co
     settings = {"epochs": 5}
     crash_after(monkeypatch, 2)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        autolik.fit(str(path), **options, checkpoint=checkpoint.Checkpointer(tmp_path / "m", path, settings, interval=0))
+        autolik.fit(str(path), **options,
+                    checkpoint=checkpoint.Checkpointer(tmp_path / "m", path, settings, interval=0))
     monkeypatch.undo()
     resumed = autolik.fit(str(path), **options,
                           checkpoint=checkpoint.Checkpointer(tmp_path / "m", path, settings, resume=True, interval=0))
@@ -126,14 +128,15 @@ def test_refusals_are_one_line(data, tmp_path, monkeypatch, every_epoch):
         (["fit", path, *ARGS, "--out", out], 1, "pass --resume to finish it, or --force to start over"),
         (["fit", path, "--resume"], 2, "--resume needs --out DIR"),
         (["fit", path, "--out", tmp_path / "none", "--resume"], 2, "holds no checkpoint of an unfinished fit"),
-        (["fit", path, "--out", out, "--resume", "--epochs", "7"], 2, "--epochs 7 differs from the interrupted fit's --epochs 6"),
+        (["fit", path, "--out", out, "--resume", "--epochs", "7"], 2,
+         "--epochs 7 differs from the interrupted fit's --epochs 6"),
         (["fit", path, "--out", out, "--resume", "--hidden", "9"], 2, "--hidden 9 differs"),
         (["fit", table(tmp_path / "other.csv", seed=1), "--out", out, "--resume"], 1, "is not the data the checkpoint"),
     ]:
         res = run(*args)
         assert res.exit_code == code and text in res.output and "Traceback" not in res.output, (args, res.output)
         lines = [line for line in res.output.splitlines() if line.strip()]
-        assert (len(lines) == 1 if code == 1 else lines[-1].startswith("Error:")), res.output  # usage: after click's usage
+        assert len(lines) == 1 if code == 1 else lines[-1].startswith("Error:"), res.output  # usage: after click's
     assert not (tmp_path / "s.npy").exists() and checkpoint.summary(out)["epoch"] == 2  # nothing touched
     monkeypatch.setenv("AUTOLIK_CHECKPOINT_SECONDS", "soon")
     assert run("fit", path, *ARGS, "--out", tmp_path / "new").exit_code == 2

@@ -176,8 +176,10 @@ SETTINGS = ("key", "likelihood", "mode", "latent_dim", "hidden", "epochs", "batc
               help="Early stopping (10 epochs without a better validation loss) counts only after this many "
                    "optimisation steps, so small data are not stopped near their start.")
 @click.option("--select", type=click.Choice(["analyser", "empirical"]), default="analyser", show_default=True)
-@click.option("--log", "log", default=None, help="Write one JSON line per epoch (losses, best epoch, seconds) here (.jsonl).")
-@click.option("--out", default=None, help="Save the model to this directory (and checkpoints to DIR/checkpoint/ while training).")
+@click.option("--log", "log", default=None,
+              help="Write one JSON line per epoch (losses, best epoch, seconds) here (.jsonl).")
+@click.option("--out", default=None,
+              help="Save the model to this directory (and checkpoints to DIR/checkpoint/ while training).")
 @click.option("--resume", is_flag=True,
               help="Continue the unfinished fit in --out DIR from its checkpoint; flags left out are the checkpoint's, "
                    "flags given must match it.")
@@ -188,11 +190,11 @@ def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_s
                 device, max_seconds, min_steps, select, log, out, resume, force, as_json, quiet):
     """Choose the likelihood for FILE, train the VAE, report held-out figures.
 
-    With --out DIR, training writes a checkpoint to DIR/checkpoint/ at the end of an epoch, at most every 30 s
-    (AUTOLIK_CHECKPOINT_SECONDS), so short epochs do not each pay for a write and fits shorter than that write
-    none. If the run is killed, `autolik fit FILE
-    --out DIR --resume` continues from the last checkpoint and ends with the model an uninterrupted run gives;
-    saving the finished model removes the checkpoint.
+    With --out DIR, training writes a checkpoint to DIR/checkpoint/ at the end of an epoch, at most every
+    30 s (AUTOLIK_CHECKPOINT_SECONDS), so short epochs do not each pay for a write and fits shorter than
+    that write none. If the run is killed, `autolik fit FILE --out DIR --resume` continues from the last
+    checkpoint and ends with the model an uninterrupted run gives; saving the finished model removes
+    the checkpoint.
 
     Ctrl-C (or SIGTERM) stops training at the end of the current batch: the best weights so far are
     kept and saved when --out is given, the checkpoint of the last completed epoch is kept in DIR/checkpoint/

@@ -300,12 +300,10 @@ class Checkpointer:
             raise damaged(self.out, "architecture", "does not match the network these settings build")
         if jsonable(self._context["split"]) != self.saved["split"]:
             raise damaged(self.out, "split", f"expected {self._context['split']}, found {self.saved['split']}")
-        from autolik.persist import check_weights
-
         expected = model.state_dict()
         for prefix in ("model.", "best."):
             got = {k[len(prefix):]: v for k, v in self.saved["tensors"].items() if k.startswith(prefix)}
-            check_weights(self.dir, self.saved["state"]["file"], got, expected)
+            schema.check_weights(self.dir, self.saved["state"]["file"], got, expected)
 
     def epoch_end(self, state: dict) -> None:
         """Hold the state after an epoch; write it when the interval (and the write-cost share) has passed."""

@@ -115,22 +115,6 @@ def _load_weights(path: Path) -> dict:
     return state
 
 
-def check_weights(directory, file: str, state: dict, expected: dict) -> None:
-    """The loaded tensors must be exactly the model's: the same names and shapes, all finite."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        what = f"tensor {missing[0]!r} is missing" if missing else f"unexpected tensor {unexpected[0]!r}"
-        raise schema.damaged(directory, file, "", f"{what}; the weights do not match the architecture in autolik.json")
-    for name, want in expected.items():
-        got = state[name]
-        if tuple(got.shape) != tuple(want.shape):
-            raise schema.damaged(directory, file, "", f"tensor {name!r} has shape {tuple(got.shape)}, the "
-                                 f"architecture in autolik.json needs {tuple(want.shape)}")
-        if got.is_floating_point() and not bool(got.isfinite().all()):
-            raise schema.damaged(directory, file, "", f"tensor {name!r} holds NaN or infinite values")
-
-
 # --------------------------------------------------------------------------- directories
 
 
@@ -390,7 +374,7 @@ def read_fitted(path) -> dict:
     (JSON + tensors only); :func:`autolik.fitted.load_fitted` builds it from them."""
     manifest, parts, state = read_model_dir(path)
     rec, model, output, pre = _rebuild(Path(path), manifest, parts)
-    check_weights(path, manifest["weights"], state, model.state_dict())
+    schema.check_weights(path, manifest["weights"], state, model.state_dict())
     model.load_state_dict(state)
     model.eval()
     return dict(recommendation=rec, preprocessor=pre, model=model, history=_history(parts["history"]),

@@ -112,7 +112,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         kl_warmup_epochs: int = 0,
         seed: int = 0, test_fraction: float = 0.1, val_fraction: float = 0.1, device: str = "auto",
         max_seconds: float | None = None, k: int = 100, quiet: bool = True, select: str = "analyser",
-        profile=None, on_recommendation=None, log: str | None = None) -> "FittedVAE":
+        profile=None, on_recommendation=None, log: str | None = None, checkpoint=None) -> "FittedVAE":
     """Choose the likelihood for X, train a VAE with it, and evaluate it on held-out rows.
 
     Args:
@@ -132,6 +132,8 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         select: ``"analyser"`` (default) or ``"empirical"`` (short trial fits, :mod:`autolik.compare`).
         profile: a Profile of X already computed (skips profiling again).
         on_recommendation: called with the Recommendation before training (the CLI prints it).
+        checkpoint: an :class:`autolik.checkpoint.Checkpointer` (``autolik fit --out``): training writes
+            checkpoints to it, and a resuming one gives the recommendation and the state to start from.
 
     Returns:
         FittedVAE, with ``metrics`` from :func:`autolik.evaluate.evaluate` on the test rows.
@@ -142,9 +144,9 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
     from autolik.train import TrainConfig, resolve_device, train
 
     resolve_device(device)  # a bad --device fails before any profiling or training
-    if int(k) < 1 or int(epochs) < 1 or int(batch_size) < 1 or not lr > 0:
-        raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1 and lr > 0; got k={k}, epochs={epochs}, "
-                         f"batch_size={batch_size}, lr={lr}")
+    if int(k) < 1 or int(epochs) < 1 or int(batch_size) < 1 or not lr > 0 or int(min_steps) < 0:
+        raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1, lr > 0 and min_steps >= 0; got k={k}, "
+                         f"epochs={epochs}, batch_size={batch_size}, lr={lr}, min_steps={min_steps}")
     dataset = load_dataset(X, key)
     split = split_indices(dataset.n_samples, seed, test_fraction, val_fraction)  # bad fractions fail early
     if profile is None:
@@ -152,10 +154,13 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
 
         profile = inspect(dataset)
     _refuse_infinite(dataset, profile)  # before the recommendation is printed, not after it
-    rec = _choose(dataset, profile, likelihood=likelihood, mode=mode, preprocessing=preprocessing,
-                  recommendation=recommendation, select=select, seed=seed, quiet=quiet, X=X, key=key,
-                  model_options=dict(latent_dim=latent_dim, hidden=hidden, architecture=architecture,
-                                     batch_size=batch_size, lr=lr, device=device))
+    if checkpoint is not None and checkpoint.resuming:  # the choice is the checkpoint's (no trial fits again)
+        rec = checkpoint.recommendation()
+    else:
+        rec = _choose(dataset, profile, likelihood=likelihood, mode=mode, preprocessing=preprocessing,
+                      recommendation=recommendation, select=select, seed=seed, quiet=quiet, X=X, key=key,
+                      model_options=dict(latent_dim=latent_dim, hidden=hidden, architecture=architecture,
+                                         batch_size=batch_size, lr=lr, device=device))
     if on_recommendation is not None:
         on_recommendation(rec)
     prof_d = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
@@ -172,7 +177,9 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
     options = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), patience=int(patience),
                    min_steps=int(min_steps), kl_warmup_epochs=int(kl_warmup_epochs), seed=int(seed), device=device,
                    max_seconds=max_seconds, quiet=bool(quiet), log=log)
-    history = train(model, pre, x[split["train"]], x[split["val"]], TrainConfig(**options))
+    if checkpoint is not None:
+        checkpoint.bind(rec, model, {"seed": int(seed), "n_samples": dataset.n_samples})
+    history = train(model, pre, x[split["train"]], x[split["val"]], TrainConfig(**options), checkpoint=checkpoint)
     lattice = _is_lattice(prof_d, used)
     fitted = FittedVAE(recommendation=rec, preprocessor=pre, model=model, history=history, metrics={},
                        profile=prof_d, output=OutputSpec.build(dataset, prof_d, rec), lattice=lattice,

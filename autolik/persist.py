@@ -20,6 +20,11 @@ and then the new model is written to a temporary directory beside the target
 crash leaves either the old model or the new one, never half of each. Leftovers of an
 interrupted save (their process gone) are cleaned up, and an interrupted swap restored, the next
 time that directory is saved or loaded.
+
+A fit in progress keeps its checkpoint in ``DIR/checkpoint/`` (:mod:`autolik.checkpoint`), which
+no model file refers to: a directory holding only a checkpoint is an unfinished fit (loading it
+says so and how to finish it; a save may replace it), and a save normally replaces the checkpoint
+with the rest of the directory (``keep_checkpoint``: a fit stopped by a signal keeps it).
 """
 from __future__ import annotations
 
@@ -110,22 +115,6 @@ def _load_weights(path: Path) -> dict:
     return state
 
 
-def check_weights(directory, file: str, state: dict, expected: dict) -> None:
-    """The loaded tensors must be exactly the model's: the same names and shapes, all finite."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        what = f"tensor {missing[0]!r} is missing" if missing else f"unexpected tensor {unexpected[0]!r}"
-        raise schema.damaged(directory, file, "", f"{what}; the weights do not match the architecture in autolik.json")
-    for name, want in expected.items():
-        got = state[name]
-        if tuple(got.shape) != tuple(want.shape):
-            raise schema.damaged(directory, file, "", f"tensor {name!r} has shape {tuple(got.shape)}, the "
-                                 f"architecture in autolik.json needs {tuple(want.shape)}")
-        if got.is_floating_point() and not bool(got.isfinite().all()):
-            raise schema.damaged(directory, file, "", f"tensor {name!r} holds NaN or infinite values")
-
-
 # --------------------------------------------------------------------------- directories
 
 
@@ -148,16 +137,24 @@ def check_parent(path, flag: str = "--out") -> None:
 
 
 def check_writable(path, force: bool = False) -> Path:
-    """Refuse to overwrite: raise DataError unless ``path`` is absent, an empty dir, or (force) a model dir,
-    in a place that can be written."""
+    """Refuse to overwrite: raise DataError unless ``path`` is absent, an empty dir, or (force) a model dir
+    or an unfinished fit's checkpoint (:mod:`autolik.checkpoint`), in a place that can be written."""
+    from autolik import checkpoint
+
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise DataError(f"--out {path} is an existing file, expected a directory to create; choose another path")
     if path.is_dir() and any(path.iterdir()):
+        unfinished = checkpoint.only_checkpoint(path)
         if not force:
-            raise DataError(f"model directory {path} already exists; pass --force (force=True) to replace it, "
+            if unfinished:
+                finish = "pass --resume to finish it, or " if checkpoint.exists(path) else "pass "
+                raise DataError(f"{path} holds {checkpoint.describe(path)}; {finish}--force to start over")
+            also = (f" with {checkpoint.describe(path)} (--resume --force finishes that fit)"
+                    if checkpoint.exists(path) else "")
+            raise DataError(f"model directory {path} already exists{also}; pass --force (force=True) to replace it, "
                             "or choose another --out")
-        if not is_model_dir(path):
+        if not is_model_dir(path) and not unfinished:
             raise DataError(f"{path} exists and is not an autolik model directory; refusing to replace it "
                             "even with --force; choose another --out")
     check_parent(path)
@@ -204,7 +201,8 @@ def clean_leftovers(path) -> None:
     try:
         stale = _leftovers(path)
         if not path.exists():
-            olds = sorted((p for p in stale if ".old-" in p.name and is_model_dir(p)), key=lambda p: p.stat().st_mtime)
+            olds = sorted((p for p in stale if ".old-" in p.name and (is_model_dir(p) or _checkpoint_exists(p))),
+                          key=lambda p: p.stat().st_mtime)
             if olds:
                 os.replace(olds[-1], path)
                 stale.remove(olds[-1])
@@ -214,11 +212,24 @@ def clean_leftovers(path) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+def _checkpoint_exists(path: Path) -> bool:
+    from autolik import checkpoint
+
+    return checkpoint.exists(path)
+
+
+def _only_checkpoint(path: Path) -> bool:
+    from autolik import checkpoint
+
+    return checkpoint.only_checkpoint(path)
+
+
 def _temp_dir(path: Path, kind: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{path.name}.{kind}-{os.getpid()}-", dir=path.parent))
 
 
-def write_model_dir(path, manifest: dict, parts: dict, state_dict: dict, force: bool = False) -> Path:
+def write_model_dir(path, manifest: dict, parts: dict, state_dict: dict, force: bool = False,
+                    carry: tuple = ()) -> Path:
     """Write a model directory atomically (temp dir beside it, then a rename).
 
     Args:
@@ -227,12 +238,17 @@ def write_model_dir(path, manifest: dict, parts: dict, state_dict: dict, force: 
         parts: {"recommendation": dict, "preprocessor": dict, "profile": dict, "history": dict}.
         state_dict: the model's tensors.
         force: replace an existing autolik model directory.
+        carry: subdirectories of the existing ``path`` copied into the new one (the checkpoint a fit
+            stopped by a signal keeps; copied, not moved, so a crash mid-save loses nothing).
     """
     path = check_writable(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(path)
     tmp = _temp_dir(path, "tmp")
     try:
+        for name in carry:
+            if (path / name).is_dir():
+                shutil.copytree(path / name, tmp / name)
         weights = _save_weights(state_dict, tmp)
         for name in _PARTS:
             _write_json(tmp / f"{name}.json", parts.get(name) or {})
@@ -276,6 +292,10 @@ def read_model_dir(path) -> tuple[dict, dict, dict]:
     clean_leftovers(path)
     if not path.exists():
         raise DataError(f"no model directory at {path}; pass the --out directory of `autolik fit`")
+    if path.is_dir() and not is_model_dir(path) and (_checkpoint_exists(path) or _only_checkpoint(path)):
+        from autolik.checkpoint import unfinished
+
+        raise DataError(unfinished(path))
     if not path.is_dir() or not is_model_dir(path):
         raise DataError(f"{path} is not an autolik model directory (no {MANIFEST}); "
                         "pass a directory written by `autolik fit --out`")
@@ -313,8 +333,9 @@ def _check_digests(path: Path, digests: dict | None, weights: str) -> None:
 # --------------------------------------------------------------------------- FittedVAE
 
 
-def save_fitted(fitted, path, force: bool = False) -> Path:
-    """Write a :class:`autolik.fitted.FittedVAE` to the directory ``path``."""
+def save_fitted(fitted, path, force: bool = False, keep_checkpoint: bool = False) -> Path:
+    """Write a :class:`autolik.fitted.FittedVAE` to the directory ``path`` (``keep_checkpoint``: with the
+    checkpoint already there, which a save otherwise replaces with the rest of the directory)."""
     import autolik
 
     history = fitted.history.to_dict() if hasattr(fitted.history, "to_dict") else dict(fitted.history or {})
@@ -330,7 +351,10 @@ def save_fitted(fitted, path, force: bool = False) -> Path:
     }
     parts = {"recommendation": fitted.recommendation.to_dict(), "preprocessor": fitted.preprocessor.to_dict(),
              "profile": fitted.profile, "history": history}
-    return write_model_dir(path, manifest, parts, fitted.model.state_dict(), force=force)
+    from autolik.checkpoint import CHECKPOINT_DIR
+
+    return write_model_dir(path, manifest, parts, fitted.model.state_dict(), force=force,
+                           carry=(CHECKPOINT_DIR,) if keep_checkpoint else ())
 
 
 def _history(d: dict):
@@ -350,7 +374,7 @@ def read_fitted(path) -> dict:
     (JSON + tensors only); :func:`autolik.fitted.load_fitted` builds it from them."""
     manifest, parts, state = read_model_dir(path)
     rec, model, output, pre = _rebuild(Path(path), manifest, parts)
-    check_weights(path, manifest["weights"], state, model.state_dict())
+    schema.check_weights(path, manifest["weights"], state, model.state_dict())
     model.load_state_dict(state)
     model.eval()
     return dict(recommendation=rec, preprocessor=pre, model=model, history=_history(parts["history"]),

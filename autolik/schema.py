@@ -6,8 +6,9 @@ spec of its fields (:class:`Int`, :class:`Num`, :class:`Str`, :class:`Bool`, :cl
 file against it; :func:`check_relations` then checks what one field says about another (lengths,
 column indices, the files agreeing with each other). The first problem raises
 :class:`~autolik.errors.DataError` with one line naming the file, the field, what was expected
-and what was found. The weights are checked against the rebuilt architecture in
-:mod:`autolik.persist` (names, shapes, finiteness) with the same message format.
+and what was found. :func:`check_weights` checks tensors against the rebuilt architecture (names,
+shapes, finiteness) with the same message format: :mod:`autolik.persist` on loading a model,
+:mod:`autolik.checkpoint` on resuming a fit.
 """
 from __future__ import annotations
 
@@ -334,3 +335,19 @@ def check_relations(directory, manifest: dict, parts: dict) -> None:
               f"{_shown(used)}")
     _relation(directory, "preprocessor.json", "features", len(pre["features"]) == len(used),
               f"expected {len(used)} transforms (one per used column), found {len(pre['features'])}")
+
+
+def check_weights(directory, file: str, state: dict, expected: dict) -> None:
+    """The loaded tensors must be exactly the model's: the same names and shapes, all finite."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        what = f"tensor {missing[0]!r} is missing" if missing else f"unexpected tensor {unexpected[0]!r}"
+        raise damaged(directory, file, "", f"{what}; the weights do not match the architecture in autolik.json")
+    for name, want in expected.items():
+        got = state[name]
+        if tuple(got.shape) != tuple(want.shape):
+            raise damaged(directory, file, "", f"tensor {name!r} has shape {tuple(got.shape)}, the "
+                          f"architecture in autolik.json needs {tuple(want.shape)}")
+        if got.is_floating_point() and not bool(got.isfinite().all()):
+            raise damaged(directory, file, "", f"tensor {name!r} holds NaN or infinite values")

@@ -5,6 +5,10 @@ fresh dequantisation noise (so a continuous likelihood on lattice data is traine
 dequantised density, Theis et al., 2016). The validation split is dequantised once with a fixed
 seed and scored with fixed posterior noise, so its loss moves only when the weights do.
 
+With a :class:`autolik.checkpoint.Checkpointer` the loop hands over its whole state after an epoch
+(weights, Adam's moments, best weights, counters, random streams) and can start from one, so a
+resumed run continues exactly where an uninterrupted one would be.
+
 The loop is kept lean (one float64 tensor of the training data made once, no per-batch host
 syncs beyond the finiteness check on CPU) so its throughput stays close to a bare PyTorch loop.
 """
@@ -280,7 +284,8 @@ class _Loop:
         return mean, out_of_time
 
 
-def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, config: TrainConfig) -> History:
+def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, config: TrainConfig,
+          checkpoint=None) -> History:
     """Fit ``model`` by maximising the ELBO; returns the :class:`History`.
 
     Args:
@@ -290,6 +295,9 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
         x_val: array of shape (n_val, n_columns), same units; may have no rows (then the
             training loss decides early stopping).
         config: the :class:`TrainConfig`.
+        checkpoint: an :class:`autolik.checkpoint.Checkpointer` (or None): training starts from its
+            ``resume_state`` when it has one, hands it the state after every epoch that training goes on
+            from (:func:`training_state`), and tells it when a stop signal ends the run.
 
     Early stopping restores the weights of the epoch with the best validation loss. If the loss
     or the gradient becomes NaN/inf, training stops and the weights of the last completed
@@ -300,17 +308,24 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
     torch.manual_seed(config.seed)
     loop = _Loop(model, pre, x_train, x_val, config)
     model.to(loop.device)
-    if config.init_output_bias:
+    resume = getattr(checkpoint, "resume_state", None)
+    if config.init_output_bias and resume is None:
         rows = torch.randperm(len(loop.x), generator=torch.Generator().manual_seed(config.seed + 3))[:INIT_ROWS]
         y0 = pre.forward(loop.x[rows], dequantize=True, generator=torch.Generator().manual_seed(config.seed + 4))
         model.fit_output_bias(y0.to(loop.device, loop.dtype))
     hist = History()
-    progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet)
-    deadline = t_start + config.max_seconds if config.max_seconds else None
     best, best_state, last_good, wait, last_val = math.inf, _snapshot(model), None, 0, None
-    with interrupt.stop_on_signals(), _epoch_log(config.log, t_start) as log:
+    first, earlier = 1, 0.0  # a resumed run: the first epoch it trains, the seconds trained before
+    if resume is not None:
+        best, best_state, wait, last_good = _restore(loop, hist, resume)
+        first, earlier, last_val = last_good[0] + 1, float(resume["meta"]["seconds"]), hist.val_loss[-1]
+        t_start -= earlier
+    deadline = t_start + config.max_seconds if config.max_seconds else None
+    progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet, early_stopping=config.patience > 0,
+                        max_seconds=deadline - time.perf_counter() if deadline else None, first_epoch=first)
+    with interrupt.stop_on_signals(), _epoch_log(config.log, t_start, append=resume is not None) as log:
         try:
-            for epoch in range(1, int(config.epochs) + 1):
+            for epoch in range(first, int(config.epochs) + 1):
                 hist.epochs_run = epoch
                 try:
                     train_loss, out_of_time = loop.epoch(epoch, progress, last_val, deadline)
@@ -324,6 +339,7 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
                 hist.train_loss.append(train_loss)
                 hist.val_loss.append(val)
                 last_val, last_good = val, (epoch, _snapshot(model))
+                progress.epoch_done()
                 progress.update(epoch, loop.n_batches, train_loss, val, force=True)
                 if val < best:
                     best, best_state, hist.best_epoch, wait = val, last_good[1], epoch, 0
@@ -331,6 +347,8 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
                     wait += 1
                 log(epoch=epoch, train_loss=train_loss, val_loss=val, best_epoch=hist.best_epoch)
                 if out_of_time and interrupt.requested():
+                    if checkpoint is not None:
+                        checkpoint.stopped()  # the last completed epoch, which this partial one does not change
                     hist.interrupted = interrupt.requested()
                     hist.stopped_reason = (f"stopped by {hist.interrupted} in epoch {epoch}; kept the best weights "
                                            f"(epoch {hist.best_epoch})")
@@ -343,6 +361,9 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
                     hist.stopped_reason = (f"early stopping: no better validation loss for {config.patience} epochs "
                                            f"(best at epoch {hist.best_epoch})")
                     break
+                if checkpoint is not None and epoch < config.epochs:  # training goes on from here
+                    checkpoint.epoch_end(training_state(loop, hist, best, best_state, wait, last_good,
+                                                        time.perf_counter() - t_start))
             else:
                 hist.stopped_reason = f"completed {hist.epochs_run} epochs"
             if not hist.stopped_reason.startswith("non-finite"):
@@ -356,13 +377,61 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
     return hist
 
 
+def training_state(loop: _Loop, hist: History, best: float, best_state: dict, wait: int, last_good: tuple,
+                   seconds: float) -> dict:
+    """Everything the loop needs to go on after epoch ``last_good[0]`` as it would have: ``{"meta": JSON-able
+    counters, "tensors": {name: tensor}}`` (weights, best weights, Adam's moments, the random streams).
+
+    Cheap: the weights are the epoch's snapshot already taken, only Adam's moments are copied."""
+    epoch, weights = last_good
+    tensors = {**{f"model.{k}": v for k, v in weights.items()}, **{f"best.{k}": v for k, v in best_state.items()}}
+    for index, moments in loop.opt.state_dict()["state"].items():
+        for key, value in moments.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().clone()
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.shuffle"] = loop.gen.get_state()
+    if loop.device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(loop.device)
+    meta = {"epoch": epoch, "best_val": best, "best_epoch": hist.best_epoch, "wait": wait, "step": loop.step,
+            "samples": loop.samples, "step_seconds": loop.step_seconds, "seconds": seconds,
+            "train_loss": list(hist.train_loss), "val_loss": list(hist.val_loss)}
+    return {"meta": meta, "tensors": tensors}
+
+
+def _restore(loop: _Loop, hist: History, state: dict) -> tuple:
+    """Put the loop back where :func:`training_state` took it; returns (best, best_state, wait, last_good)."""
+    meta, tensors = state["meta"], state["tensors"]
+
+    def part(prefix: str) -> dict:
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    loop.model.load_state_dict(part("model."))
+    opt = loop.opt.state_dict()  # the groups (learning rates) come from the settings, the moments from the file
+    opt["state"] = {}
+    for name, value in part("optim.").items():
+        index, key = name.split(".", 1)
+        opt["state"].setdefault(int(index), {})[key] = value
+    loop.opt.load_state_dict(opt)
+    torch.set_rng_state(tensors["rng.torch"])
+    loop.gen.set_state(tensors["rng.shuffle"])
+    if loop.device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], loop.device)
+    loop.step, loop.samples, loop.step_seconds = int(meta["step"]), int(meta["samples"]), float(meta["step_seconds"])
+    hist.train_loss, hist.val_loss = [float(v) for v in meta["train_loss"]], [float(v) for v in meta["val_loss"]]
+    hist.best_epoch = int(meta["best_epoch"])
+    hist.epochs_run = int(meta["epoch"])
+    best_state = {k: v.to(loop.device) for k, v in part("best.").items()}
+    return float(meta["best_val"]), best_state, int(meta["wait"]), (int(meta["epoch"]), _snapshot(loop.model))
+
+
 @contextlib.contextmanager
-def _epoch_log(path: str | None, t_start: float):
-    """A function writing one JSON line per epoch to ``path`` (flushed at once), or one doing nothing."""
+def _epoch_log(path: str | None, t_start: float, append: bool = False):
+    """A function writing one JSON line per epoch to ``path`` (flushed at once), or one doing nothing.
+    ``append``: a resumed run continues the file (:func:`autolik.checkpoint.trim_log` cut it at the checkpoint)."""
     if not path:
         yield lambda **fields: None
         return
-    with open(path, "w", encoding="utf-8") as fh:
+    with open(path, "a" if append else "w", encoding="utf-8") as fh:
         def write(**fields):
             fh.write(json.dumps({**fields, "seconds": round(time.perf_counter() - t_start, 3)}) + "\n")
             fh.flush()

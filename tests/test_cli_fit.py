@@ -149,3 +149,13 @@ def test_fit_log_writes_one_json_line_per_epoch_and_max_seconds_is_checked(tmp_p
     assert again.exit_code == 1 and "already exists" in again.output and len(log.read_text().splitlines()) == 3
     bad = CliRunner().invoke(cli, ["fit", str(data), "--max-seconds", "0", "--quiet"])
     assert bad.exit_code == 2 and "--max-seconds" in bad.output
+
+
+def test_fit_min_steps_reaches_training_and_is_checked(tmp_path):
+    data, out = tmp_path / "x.npy", tmp_path / "model"
+    np.save(data, np.random.default_rng(0).normal(size=(200, 4)))
+    res = run("fit", data, *TINY, "--min-steps", "7", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "autolik.json").read_text())["training"]["training"]["min_steps"] == 7
+    bad = run("fit", data, *TINY, "--min-steps", "-1")
+    assert bad.exit_code == 2 and "--min-steps must be >= 0" in bad.output

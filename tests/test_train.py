@@ -211,3 +211,29 @@ def test_small_networks_train_on_one_thread(monkeypatch):
     assert train_mod.cpu_threads(work=1e9) >= 1
     monkeypatch.setenv("AUTOLIK_THREADS", "2")
     assert train_mod.cpu_threads(work=10_000 * 128) == 2  # an explicit count always wins
+
+
+def test_progress_shows_elapsed_and_time_left(monkeypatch):
+    import io
+
+    from autolik import progress as progress_module
+    from autolik.progress import Progress, duration
+
+    clock = {"t": 100.0}
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: clock["t"])
+    out = io.StringIO()
+    p = Progress(10, 4, stream=out)
+    assert p.remaining(1, 0) is None  # nothing to estimate from yet
+    clock["t"] += 2.0  # 2 s for 2 of 4 batches: 4 s an epoch, 38 s left of 10 epochs
+    assert p.remaining(1, 2) == (38.0, False)
+    clock["t"] += 2.0
+    p.epoch_done()
+    p.update(1, 4, 1.0, 2.0, force=True)
+    assert "4s elapsed, ~36s left" in out.getvalue()
+    early = Progress(10, 4, stream=out, early_stopping=True, max_seconds=20)
+    clock["t"] += 4.0
+    early.epoch_done()
+    assert early.remaining(1, 4) == (16.0, True)  # the time limit ends it first: an upper bound
+    early.update(1, 4, force=True)
+    assert "<=16s left" in out.getvalue()  # early stopping may end it sooner still
+    assert [duration(s) for s in (42, 200, 3900)] == ["42s", "3m20s", "1h05m"]

@@ -12,7 +12,7 @@ import click
 
 from autolik.cli.base import cli, emit_json
 from autolik.cli.paths import check_output, write_atomically
-from autolik.errors import UsageError
+from autolik.errors import DataError, UsageError
 
 OUTPUT_SUFFIXES = (".npy", ".csv", ".tsv")
 TEST_KEYS = ("neg_elbo_nats_per_sample", "nll_iwae_nats_per_sample", "nats_per_dim", "bits_per_dim", "k")
@@ -124,8 +124,10 @@ def fit_summary(fitted, model_dir) -> dict:
 
 
 def _report(fitted, out, as_json: bool, quiet: bool) -> None:
-    if out:
-        fitted.save(out, force=True)  # writability was checked before training
+    if out:  # writability was checked before training; a run stopped by a signal keeps its checkpoint
+        from autolik.persist import save_fitted
+
+        save_fitted(fitted, out, force=True, keep_checkpoint=bool(getattr(fitted.history, "interrupted", None)))
     if as_json:
         emit_json(fit_summary(fitted, out))
         return
@@ -161,45 +163,138 @@ def _training_options(f):
     return f
 
 
+# the options that shape the model and its training: a checkpoint records them and --resume checks them
+SETTINGS = ("key", "likelihood", "mode", "latent_dim", "hidden", "epochs", "batch_size", "lr", "seed", "test_fraction",
+            "k", "device", "max_seconds", "min_steps", "select")
+
+
 @cli.command("fit")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--key", "--layer", "key", default=None, help="Array name inside an .npz file; --layer: layer of an .h5ad file (default X).")
 @_training_options
+@click.option("--min-steps", type=int, default=1000, show_default=True,
+              help="Early stopping (10 epochs without a better validation loss) counts only after this many "
+                   "optimisation steps, so small data are not stopped near their start.")
 @click.option("--select", type=click.Choice(["analyser", "empirical"]), default="analyser", show_default=True)
-@click.option("--log", "log", default=None, help="Write one JSON line per epoch (losses, best epoch, seconds) here (.jsonl).")
-@click.option("--out", default=None, help="Save the model to this directory.")
-@click.option("--force", is_flag=True, help="Replace an existing --out model directory.")
+@click.option("--log", "log", default=None,
+              help="Write one JSON line per epoch (losses, best epoch, seconds) here (.jsonl).")
+@click.option("--out", default=None,
+              help="Save the model to this directory (and checkpoints to DIR/checkpoint/ while training).")
+@click.option("--resume", is_flag=True,
+              help="Continue the unfinished fit in --out DIR from its checkpoint; flags left out are the checkpoint's, "
+                   "flags given must match it.")
+@click.option("--force", is_flag=True, help="Replace an existing --out model directory (or unfinished fit).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages on stderr.")
 def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_size, lr, seed, test_fraction, k,
-                device, max_seconds, select, log, out, force, as_json, quiet):
+                device, max_seconds, min_steps, select, log, out, resume, force, as_json, quiet):
     """Choose the likelihood for FILE, train the VAE, report held-out figures.
 
+    With --out DIR, training writes a checkpoint to DIR/checkpoint/ at the end of an epoch, at most every
+    30 s (AUTOLIK_CHECKPOINT_SECONDS), so short epochs do not each pay for a write and fits shorter than
+    that write none. If the run is killed, `autolik fit FILE --out DIR --resume` continues from the last
+    checkpoint and ends with the model an uninterrupted run gives; saving the finished model removes
+    the checkpoint.
+
     Ctrl-C (or SIGTERM) stops training at the end of the current batch: the best weights so far are
-    kept and saved when --out is given, and the command exits 130 (143 for SIGTERM). A second
+    kept and saved when --out is given, the checkpoint of the last completed epoch is kept in DIR/checkpoint/
+    (`--resume --force` continues the run from it), and the command exits 130 (143 for SIGTERM). A second
     Ctrl-C stops at once.
     """
     from autolik.api import fit
     from autolik.interrupt import EXIT_CODES, stop_on_signals
-    from autolik.persist import check_writable
 
-    if out:
-        check_writable(out, force)
-    if log:
-        check_output(log, force, inputs=[file], suffixes=(".jsonl",), flag="--log")
     if max_seconds is not None and not max_seconds > 0:
         raise UsageError(f"--max-seconds must be > 0, got {max_seconds}")
+    if min_steps < 0:
+        raise UsageError(f"--min-steps must be >= 0, got {min_steps}")
+    given = dict(locals())
+    settings = {name: given[name] for name in SETTINGS}
+    settings["hidden"] = list(_parse_hidden(hidden) or []) or None
+    ckpt = _checkpointer(file, out, resume, force, settings, log)
+    if log:
+        _check_log(file, log, force, ckpt)
     with stop_on_signals():
-        fitted = fit(file, key=key, likelihood=likelihood, mode=mode, latent_dim=latent_dim,
-                     hidden=_parse_hidden(hidden), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                     test_fraction=test_fraction, k=k, device=device, max_seconds=max_seconds, select=select,
-                     quiet=quiet, log=log, on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
+        fitted = fit(file, **{**settings, "hidden": settings["hidden"] and tuple(settings["hidden"])}, quiet=quiet,
+                     log=log, checkpoint=ckpt,
+                     on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
         _report(fitted, out, as_json, quiet)
     stopped = fitted.history.interrupted
     if stopped:
         kept = f"saved to {out}" if out else "not saved (no --out)"
-        click.echo(f"interrupted by {stopped}: {fitted.history.stopped_reason}; the model was {kept}", err=True)
+        click.echo(f"interrupted by {stopped}: {fitted.history.stopped_reason}; the model was {kept}"
+                   f"{_kept_checkpoint(file, out)}", err=True)
         raise click.exceptions.Exit(EXIT_CODES[stopped])
+
+
+def _checkpointer(file, out, resume: bool, force: bool, settings: dict, log):
+    """The Checkpointer of a fit with --out (None without): a fresh one after the usual overwrite checks,
+    or (--resume) the checkpoint in ``out``, checked against the settings given and the data file."""
+    from autolik.checkpoint import Checkpointer, exists
+    from autolik.persist import check_writable, is_model_dir
+
+    if not out:
+        if resume:
+            raise UsageError("--resume needs --out DIR, the directory of the fit to continue")
+        return None
+    if not resume:
+        check_writable(out, force)
+        return Checkpointer(out, file, settings, log=log)
+    if not exists(out):
+        raise UsageError(f"--resume: {out} holds no checkpoint of an unfinished fit; run without --resume to start one")
+    if is_model_dir(out) and not force:
+        raise DataError(f"{out} already holds a finished model (saved when the fit was stopped, or by another fit); "
+                        "pass --force to replace it with the resumed fit")
+    check_writable(out, force=True)
+    ckpt = Checkpointer(out, file, settings, resume=True, log=log)
+    _resumed_settings(settings, ckpt.saved["settings"])
+    ckpt.settings = dict(settings)
+    ckpt.check_data()
+    return ckpt
+
+
+def _resumed_settings(settings: dict, saved: dict) -> None:
+    """Flags left out take the checkpoint's values; a flag given with another value is a UsageError."""
+    from click.core import ParameterSource
+
+    from autolik.jsonable import jsonable
+
+    ctx = click.get_current_context()
+    for name in SETTINGS:
+        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
+            settings[name] = saved.get(name, settings[name])
+        elif jsonable(settings[name]) != saved.get(name):
+            flag, given, was = f"--{name.replace('_', '-')}", _shown(settings[name]), _shown(saved.get(name))
+            raise UsageError(f"{flag} {given} differs from the interrupted fit's {flag} {was}; leave {flag} out "
+                             "(the checkpoint's value is used), or start over with --force and without --resume")
+
+
+def _shown(value) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def _check_log(file, log, force: bool, ckpt) -> None:
+    """--log is a new file (or --force); a resumed fit continues the interrupted fit's own log from its checkpoint."""
+    from pathlib import Path
+
+    from autolik.checkpoint import trim_log
+
+    saved = ckpt.saved if ckpt is not None else None
+    if saved and saved.get("log") == str(Path(log).resolve()) and Path(log).is_file():
+        trim_log(log, int(saved["epoch"]))
+        return
+    check_output(log, force, inputs=[file], suffixes=(".jsonl",), flag="--log")
+    if saved and Path(log).exists():  # --force: a resumed run appends, so start the replaced file empty
+        Path(log).write_text("", encoding="utf-8")
+
+
+def _kept_checkpoint(file, out) -> str:
+    from autolik.checkpoint import exists, location, summary
+
+    if not out or not exists(out):
+        return ""
+    return (f"; the checkpoint of epoch {summary(out).get('epoch', '?')} is kept in {location(out)}: "
+            f"`autolik fit {file} --out {out} --resume --force` continues the run")
 
 
 @cli.command("sample")

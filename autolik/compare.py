@@ -341,9 +341,9 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
     if budget_seconds is not None and not budget_seconds > 0:
         raise UsageError(f"budget_seconds must be > 0, got {budget_seconds}")
     if out is not None:
-        from autolik.report import check_out_dir
+        from autolik.outputs_guard import check_target
 
-        check_out_dir(out, force)
+        check_target(out, force, kind="directory", inputs=[X] if isinstance(X, (str, os.PathLike)) else ())
     opts = _fit_kwargs(fit_options)
     _parse_candidates(candidates)  # a bad name fails before any data is read
     ds, prof = _load(X, key)

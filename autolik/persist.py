@@ -35,6 +35,7 @@ import numpy as np
 from autolik import schema
 from autolik.errors import DataError
 from autolik.jsonable import jsonable
+from autolik.outputs_guard import check_target
 
 FORMAT_NAME = "autolik-model"
 FORMAT_VERSION = 1
@@ -134,34 +135,10 @@ def is_model_dir(path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-def check_parent(path, flag: str = "--out") -> None:
-    """The directory that will hold ``path`` can be created and written: its nearest existing
-    ancestor is a writable directory (checked before any work, so no result is lost at the end)."""
-    path = Path(path)
-    ancestor = path.absolute().parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise DataError(f"{flag} {path}: {ancestor} is a file, not a directory; choose another path")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise DataError(f"{flag} {path}: no permission to write in {ancestor}; choose another path")
-
-
 def check_writable(path, force: bool = False) -> Path:
-    """Refuse to overwrite: raise DataError unless ``path`` is absent, an empty dir, or (force) a model dir,
-    in a place that can be written."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise DataError(f"--out {path} is an existing file, expected a directory to create; choose another path")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise DataError(f"model directory {path} already exists; pass --force (force=True) to replace it, "
-                            "or choose another --out")
-        if not is_model_dir(path):
-            raise DataError(f"{path} exists and is not an autolik model directory; refusing to replace it "
-                            "even with --force; choose another --out")
-    check_parent(path)
-    return path
+    """Refuse to overwrite (:func:`autolik.outputs_guard.check_target`): ``path`` must be absent, an empty
+    directory, or (with ``force``) an autolik model directory, in a place that can be written."""
+    return check_target(path, force, kind="model", is_model=is_model_dir)
 
 
 def umask() -> int:

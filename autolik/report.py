@@ -7,8 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from autolik.errors import DataError
 from autolik.jsonable import jsonable
+from autolik.outputs_guard import check_target
 
 MD_COLUMNS = (  # (header, leaderboard field, digits)
     ("candidate", "candidate", None), ("likelihood", "likelihood", None), ("activation", "activation", None),
@@ -75,25 +75,6 @@ def sort_key(row: dict):
     return (not row["comparable"] or v is None, v if v is not None else math.inf, row["candidate"])
 
 
-def check_out_dir(out, force: bool = False) -> Path:
-    """Refuse an output directory that exists and is not empty (unless ``force``), or is a file.
-
-    Raises:
-        DataError: ``out`` is a file, or a non-empty directory and ``force`` is False.
-    """
-    from autolik.persist import check_parent
-
-    out = Path(out)
-    check_parent(out)  # a path under a file, or unwritable, fails before any training
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file; expected a directory for report.md and the figures. "
-                        "Choose another path.")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise DataError(f"output directory {out} exists and is not empty; pass --force (force=True) to write "
-                        "into it, or choose a new directory")
-    return out
-
-
 def _cell(v, digits) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
@@ -150,7 +131,7 @@ def report_markdown(comp, figures: dict[str, str]) -> str:
 
 def write_report(comp, out, force: bool = False) -> Path:
     """Write report.md, leaderboard.json and the figures of ``comp`` into ``out``; returns report.md's path."""
-    out = check_out_dir(out, force)
+    out = check_target(out, force, kind="directory")
     out.mkdir(parents=True, exist_ok=True)
     if importlib.util.find_spec("matplotlib") is None:  # matplotlib is an optional extra
         figures = {}

@@ -20,13 +20,6 @@ MD_COLUMNS = (  # (header, leaderboard field, digits)
 )
 
 
-def _describe(rec) -> tuple[str, str, str]:
-    """(activation, loss, preprocessing) of a Recommendation as short display strings."""
-    act = ", ".join(f"{p}: {a}" for p, a in (rec.activation or {}).items()) or "-"
-    pre = "; ".join(rec.preprocessing) if isinstance(rec.preprocessing, (list, tuple)) else str(rec.preprocessing)
-    return act, rec.loss or "-", pre or "none"
-
-
 def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None = None,
                     n_dims: float | None = None, not_comparable: str = "") -> dict:
     """One leaderboard dict (fields ``LEADERBOARD_FIELDS``) for a candidate and its FittedVAE (None if it failed).
@@ -36,8 +29,10 @@ def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None 
             of every candidate's per-dim figures (None: per-dim figures withheld).
         not_comparable: why this trained candidate is not on the others' footing ('' if it is).
     """
+    from autolik.analysis.recommendation import describe
+
     rec = cand.recommendation
-    act, loss, pre = _describe(rec)
+    shown = describe(rec)
     reason = not_comparable or ("" if getattr(rec, "comparable", True) else
                                 (getattr(rec, "caveat", "") or "not a normalised likelihood for this data"))
     comparable = error is None and not reason
@@ -58,7 +53,8 @@ def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None 
     per_dim = (lambda v: v / n_dims if v is not None and n_dims else None)
     lattice = bool(getattr(fitted, "lattice", False))
     return {
-        "candidate": cand.label, "likelihood": likelihood, "activation": act, "loss": loss, "preprocessing": pre,
+        "candidate": cand.label, "likelihood": likelihood, "activation": shown.get("activation", "-"),
+        "loss": shown["loss"], "preprocessing": shown["preprocessing"],
         "comparable": comparable, "nll_iwae_nats_per_sample": nll, "neg_elbo_nats_per_sample": elbo,
         "nll_iwae_nats_per_dim": per_dim(nll), "neg_elbo_nats_per_dim": per_dim(elbo),
         "bits_per_dim": per_dim(nll) / math.log(2) if lattice and per_dim(nll) is not None else None,

@@ -86,18 +86,10 @@ def _write_table(chunks, fh, spec, sep: str) -> None:
 
 
 def describe_recommendation(rec) -> str:
-    """A few lines: the family, its activations, loss, preprocessing, and why."""
-    act = ", ".join(f"{p}={a}" for p, a in (rec.activation or {}).items()) or "-"
-    lines = [f"likelihood: {rec.likelihood} (confidence {rec.confidence:.2f})",
-             f"  activation: {act}; loss: {rec.loss or '-'}; preprocessing: {', '.join(rec.preprocessing) or 'none'}",
-             f"  why: {rec.rationale or '-'}"]
-    left_out = [f.name for f in rec.features if not f.used]
-    if left_out:
-        lines.append(f"  left out: {', '.join(left_out[:8])}{' ...' if len(left_out) > 8 else ''}")
-    if not rec.comparable and rec.caveat:
-        lines.append(f"  caveat: {rec.caveat}")
-    lines += [f"  note: {n}" for n in (rec.notes or [])[:5]]
-    return "\n".join(lines)
+    """A few lines: the family, its activations, loss, preprocessing, why, and what was left out."""
+    from autolik.analysis.recommendation import render
+
+    return "\n".join(render(rec, title="likelihood"))
 
 
 def describe_metrics(m: dict) -> str:

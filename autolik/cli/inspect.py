@@ -98,17 +98,10 @@ def _table(prof, rec) -> list[str]:
 def summary_lines(prof, rec) -> list[str]:
     """The readable summary: shape and recommendation first, then features, then notes."""
     kind = f", a batch of images {tuple(prof.image_shape)}" if prof.is_image and prof.image_shape else ""
+    from autolik.analysis.recommendation import render
+
     lines = [f"{prof.source}: shape {tuple(prof.shape)}, {prof.n_samples} samples x {prof.n_features} features{kind}",
-             "", f"recommendation: {rec.likelihood}  (confidence {rec.confidence:.2f})"]
-    if rec.activation:
-        lines.append("  activation:    " + ", ".join(f"{p} -> {a}" for p, a in rec.activation.items()))
-    lines += [f"  loss:          {rec.loss}", f"  preprocessing: {'; '.join(rec.preprocessing) or 'none'}",
-              f"  why:           {rec.rationale}"]
-    if rec.alternatives:
-        lines.append("  alternatives:  " + ", ".join(f"{a['likelihood']} ({a['score']:.4f} nats/value)"
-                                                     for a in rec.alternatives[:5]))
-    if not rec.comparable:
-        lines.append(f"  caveat:        {rec.caveat}")
+             ""] + render(rec, notes=False)  # the notes come last, with the profile's
     lines += ["", "features:"] + _table(prof, rec)
     notes = list(dict.fromkeys(list(prof.notes) + list(rec.notes)))
     if notes:

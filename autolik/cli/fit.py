@@ -283,18 +283,17 @@ def demo_command(epochs, seed, k, out, force, as_json, quiet):
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from autolik.analysis.profile import inspect
-    from autolik.analysis.recommend import recommend
     from autolik.api import fit
     from autolik.persist import check_writable
+    from autolik.pipeline import prepare, recommend
 
     if out:
         check_writable(out, force)
     images = load_digits().images.astype(np.uint8)  # (1797, 8, 8), values 0..16
-    profile = inspect(images)
-    rec = recommend(profile)
+    data = prepare(images)  # loaded and profiled once, for the recommendation and the fit
+    rec = recommend(data)
     say = (lambda m: _say(m, quiet)) if as_json else click.echo
     say(f"scikit-learn digits: {images.shape[0]} images of 8x8, integers 0..16")
     say(describe_recommendation(rec))
-    fitted = fit(images, recommendation=rec, profile=profile, epochs=epochs, seed=seed, k=k, quiet=quiet)
+    fitted = fit(data, recommendation=rec, epochs=epochs, seed=seed, k=k, quiet=quiet)
     _report(fitted, out, as_json, quiet)

@@ -279,7 +279,7 @@ def step_seconds(rec, x: np.ndarray, training) -> float:
 
 def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, n_train: int, training) -> dict:
     """Epochs per candidate (and the cost model's steps when a budget is given): the same for every candidate."""
-    bs = int(training.batch_size)
+    bs = training.loop_options()["batch_size"]
     n_batches = -(-n_train // bs)
     if epochs is not None:
         return {"epochs": int(epochs), "steps": int(epochs) * n_batches}

@@ -128,52 +128,64 @@ def check_fractions(test_fraction: float, val_fraction: float) -> None:
                          f"got test_fraction={test_fraction}, val_fraction={val_fraction}")
 
 
+#: the training loop's options that fit takes (:class:`autolik.train.TrainConfig` holds their defaults)
+LOOP_OPTIONS = ("epochs", "batch_size", "lr", "patience", "min_steps", "kl_warmup_epochs", "device", "max_seconds",
+                "log")
+
+
 @dataclass(frozen=True)
 class Training:
-    """How one model is built, trained and evaluated (the defaults of ``autolik.fit``; see its doc)."""
+    """How one model is built, trained and evaluated: the options of ``autolik.fit`` (see its doc).
+
+    The loop's own options (:data:`LOOP_OPTIONS`) left None take :class:`autolik.train.TrainConfig`'s
+    defaults, so that they are declared once.
+    """
 
     latent_dim: int | None = None
     hidden: Sequence[int] | None = None
     architecture: str = "auto"
-    epochs: int = 100
-    batch_size: int = 128
-    lr: float = 1e-3
-    patience: int = 10
-    min_steps: int = 1000
-    kl_warmup_epochs: int = 0
     seed: int = 0
     test_fraction: float = 0.1
     val_fraction: float = 0.1
-    device: str = "auto"
-    max_seconds: float | None = None
     k: int = 100
     quiet: bool = True
-    log: str | None = None
     select: str = "analyser"  # how the likelihood was chosen, recorded with the model
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    patience: int | None = None
+    min_steps: int | None = None
+    kl_warmup_epochs: int | None = None
+    device: str | None = None
+    max_seconds: float | None = None
+    log: str | None = None
 
     @classmethod
     def names(cls) -> set[str]:
         return {f.name for f in fields(cls)}
 
+    def loop_options(self) -> dict:
+        """The training loop's options (:class:`autolik.train.TrainConfig`), as saved with the model."""
+        from autolik.train import TrainConfig
+
+        c = TrainConfig(**{n: getattr(self, n) for n in LOOP_OPTIONS if getattr(self, n) is not None})
+        return dict(epochs=int(c.epochs), batch_size=int(c.batch_size), lr=float(c.lr), patience=int(c.patience),
+                    min_steps=int(c.min_steps), kl_warmup_epochs=int(c.kl_warmup_epochs), seed=int(self.seed),
+                    device=c.device, max_seconds=c.max_seconds, quiet=bool(self.quiet), log=c.log)
+
     def check(self) -> None:
         """UsageError for a bad device, k, epochs, batch size, learning rate or fractions: before any work."""
         from autolik.train import resolve_device
 
-        resolve_device(self.device)
-        if int(self.k) < 1 or int(self.epochs) < 1 or int(self.batch_size) < 1 or not self.lr > 0:
+        loop = self.loop_options()
+        resolve_device(loop["device"])
+        if int(self.k) < 1 or loop["epochs"] < 1 or loop["batch_size"] < 1 or not loop["lr"] > 0:
             raise UsageError(f"need k >= 1, epochs >= 1, batch_size >= 1 and lr > 0; got k={self.k}, "
-                             f"epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}")
+                             f"epochs={loop['epochs']}, batch_size={loop['batch_size']}, lr={loop['lr']}")
         check_fractions(self.test_fraction, self.val_fraction)
 
     def split(self, n: int) -> dict:
         return split_indices(n, self.seed, self.test_fraction, self.val_fraction)
-
-    def loop_options(self) -> dict:
-        """The training loop's options (:class:`autolik.train.TrainConfig`), as saved with the model."""
-        return dict(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
-                    patience=int(self.patience), min_steps=int(self.min_steps),
-                    kl_warmup_epochs=int(self.kl_warmup_epochs), seed=int(self.seed), device=self.device,
-                    max_seconds=self.max_seconds, quiet=bool(self.quiet), log=self.log)
 
 
 def train(data: Data, rec, training: Training):

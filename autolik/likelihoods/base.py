@@ -21,7 +21,6 @@ import math
 from typing import Callable, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, constraints
 
@@ -34,20 +33,6 @@ from autolik.families import NUISANCE_MODES
 class Exp(nn.Module):
     def forward(self, x):
         return torch.exp(x)
-
-
-class SoftplusFloor(nn.Module):
-    """``softplus(x) + floor``: a positive output bounded away from zero (a scale floor)."""
-
-    def __init__(self, floor: float = 0.0):
-        super().__init__()
-        self.floor = float(floor)
-
-    def forward(self, x):
-        return F.softplus(x) + self.floor
-
-    def extra_repr(self):
-        return f"floor={self.floor}"
 
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {

@@ -40,9 +40,10 @@ class FamilySpec:
     Attributes:
         name: the registry name (``"gaussian"``), also the torch class's ``name``.
         domain: model-space domain, one of :data:`DOMAINS`.
-        supports: support class -> rank among that support's candidates; the analyser tries them
-            in rank order and, among families that fit equally well with as many parameters,
-            keeps the lower rank (the simpler family). Ties keep the order of registration.
+        supports: support class -> rank among that support's candidates (simplest first): the
+            order the analyser tries them in, its default when nothing can be fitted, and on an
+            exact tie (as many parameters, the same held-out score: a Bernoulli and a two-level
+            categorical) the one it keeps. Equal ranks keep the order of registration.
         n_params: free parameters of the marginal fit (the "simpler family" preference), or a
             callable of the feature's options (``{"n_levels": K}``) for families whose count
             grows with the data, as a categorical's K - 1.

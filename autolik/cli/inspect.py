@@ -86,9 +86,9 @@ def _table(prof, rec) -> list[str]:
 
 def summary_lines(prof, rec) -> list[str]:
     """The readable summary: shape and recommendation first, then features, then notes."""
-    kind = f", a batch of images {tuple(prof.image_shape)}" if prof.is_image and prof.image_shape else ""
     from autolik.analysis.recommendation import render
 
+    kind = f", a batch of images {tuple(prof.image_shape)}" if prof.is_image and prof.image_shape else ""
     lines = [f"{prof.source}: shape {tuple(prof.shape)}, {prof.n_samples} samples x {prof.n_features} features{kind}",
              ""] + render(rec, notes=False)  # the notes come last, with the profile's
     lines += ["", "features:"] + _table(prof, rec)

@@ -22,18 +22,19 @@ withheld and they never win.
 
 :func:`select_empirical` runs the comparison on a row sample within a time budget and returns the
 winner's :class:`~autolik.analysis.recommend.Recommendation` (``autolik fit --select empirical``).
+Both load and profile the data once, through :mod:`autolik.pipeline`, which trains each candidate.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from autolik.errors import AutolikError, UsageError
-from autolik.sparse import is_sparse, rows as dense_rows
+from autolik.sparse import rows as dense_rows
 
 DEFAULT_STEPS = 3000  # optimisation steps per candidate when neither epochs nor a budget is given
 MAX_DEFAULT_EPOCHS = 1000
@@ -122,7 +123,7 @@ def _signature(rec) -> str:
 
 def _parse_candidates(candidates) -> list[tuple[str, str, dict]] | str:
     """"auto" / "all" stay strings; a list or "a,b,c" becomes (label, role, recommend kwargs) triples."""
-    from autolik.likelihoods import available_likelihoods
+    from autolik.families import names
 
     if isinstance(candidates, str) and candidates in ("auto", "all"):
         return candidates
@@ -130,7 +131,7 @@ def _parse_candidates(candidates) -> list[tuple[str, str, dict]] | str:
     items = [str(i).strip() for i in items if str(i).strip()]
     if not items:
         raise UsageError("candidates: expected 'auto', 'all' or a list of likelihood names, got nothing")
-    known = available_likelihoods()
+    known = names()
     out = []
     for item in items:
         if item in ("pick", "auto"):
@@ -164,7 +165,7 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
         (candidates, the analyser's Recommendation, notes on skipped candidates).
     """
     from autolik.analysis.recommend import recommend
-    from autolik.likelihoods import available_likelihoods
+    from autolik.families import names
 
     kw = {"key": key} if key is not None else {}
     pick = pick if pick is not None else recommend(X, **kw)
@@ -176,7 +177,7 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
                 + [(a, "alternative", {"likelihood": a}) for a in alts[:N_ALTERNATIVES]]
                 + [(k, "naive", dict(v)) for k, v in NAIVE.items()])
     elif spec == "all":
-        spec = ([("pick", "pick", {})] + [(n, "requested", {"likelihood": n}) for n in available_likelihoods()]
+        spec = ([("pick", "pick", {})] + [(n, "requested", {"likelihood": n}) for n in names()]
                 + [(k, "naive", dict(v)) for k, v in NAIVE.items()])
     out, seen, notes = [], {}, []
     for label, role, kwargs in spec:
@@ -201,15 +202,6 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
 
 
 # --------------------------------------------------------------------------- data helpers
-
-
-def _load(X, key: str | None = None):
-    """(Dataset, Profile) of X, loaded and profiled once for every candidate."""
-    from autolik.analysis.profile import inspect
-    from autolik.outputs import load_dataset
-
-    ds = load_dataset(X, key)
-    return ds, inspect(ds)
 
 
 def _test_indices(fitted) -> np.ndarray | None:
@@ -243,29 +235,27 @@ def _recon_error(fitted, rows: np.ndarray, used: list[int], notes: list, label: 
 
 
 def _fit_kwargs(fit_options: dict) -> dict:
-    """Keep only keyword arguments ``autolik.api.fit`` accepts and compare does not set itself."""
-    import inspect as _inspect
+    """Keep only the training options (:class:`autolik.pipeline.Training`) that compare does not set itself."""
+    from autolik.pipeline import Training
 
-    from autolik.api import fit
-
-    accepted = set(_inspect.signature(fit).parameters)
     reserved = {"likelihood", "mode", "preprocessing", "recommendation", "select", "epochs", "max_seconds", "log",
                 "seed", "k", "quiet", "key", "profile"}
-    bad = sorted(set(fit_options) - accepted)
+    bad = sorted(set(fit_options) - Training.names() - reserved)
     if bad:
-        raise UsageError(f"unknown fit option(s) {bad}; fit accepts {sorted(accepted - reserved)}")
+        raise UsageError(f"unknown fit option(s) {bad}; fit accepts {sorted(Training.names() - reserved)}")
     return {k: v for k, v in fit_options.items() if k not in reserved}
 
 
 # --------------------------------------------------------------------------- how long each candidate trains
 
 
-def step_seconds(rec, x: np.ndarray, opts: dict) -> float:
+def step_seconds(rec, x: np.ndarray, training) -> float:
     """Seconds one optimisation step takes under the fixed cost model (see ``STEP_OVERHEAD_SECONDS``).
 
     Counts the floating-point operations of one forward and backward pass of the VAE that ``fit``
-    would build for ``rec`` on a batch of ``x`` (array (batch, n_columns), original units), with
-    torch's own counter; deterministic, so a budget gives the same number of steps on any machine.
+    would build for ``rec`` with ``training`` (:class:`autolik.pipeline.Training`) on a batch of ``x``
+    (array (batch, n_columns), original units), with torch's own counter; deterministic, so a
+    budget gives the same number of steps on any machine.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -279,17 +269,17 @@ def step_seconds(rec, x: np.ndarray, opts: dict) -> float:
         torch.manual_seed(0)
         lik = rec.likelihood_module()
         parts = len(getattr(lik, "heads", [lik]))
-        model = VAE(lik, latent_dim=opts.get("latent_dim"), hidden=opts.get("hidden"),
-                    architecture=opts.get("architecture", "auto"), image_shape=shape, missing=bool(np.isnan(xb).any()))
+        model = VAE(lik, latent_dim=training.latent_dim, hidden=training.hidden, architecture=training.architecture,
+                    image_shape=shape, missing=bool(np.isnan(xb).any()))
         y = rec.preprocessor().forward(torch.from_numpy(xb), dequantize=True, generator=torch.Generator().manual_seed(0))
         with FlopCounterMode(display=False) as counter:
             model.loss(y).loss.backward()
     return STEP_OVERHEAD_SECONDS + PART_OVERHEAD_SECONDS * parts + counter.get_total_flops() / FLOPS_PER_SECOND
 
 
-def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, n_train: int, opts: dict) -> dict:
+def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, n_train: int, training) -> dict:
     """Epochs per candidate (and the cost model's steps when a budget is given): the same for every candidate."""
-    bs = int(opts.get("batch_size", 128))
+    bs = training.loop_options()["batch_size"]
     n_batches = -(-n_train // bs)
     if epochs is not None:
         return {"epochs": int(epochs), "steps": int(epochs) * n_batches}
@@ -298,7 +288,7 @@ def _schedule(ds, pick, epochs, budget_seconds, n_candidates: int, n_train: int,
         return {"epochs": n_epochs, "steps": n_epochs * n_batches}
     per = budget_seconds / n_candidates
     rows = dense_rows(ds.data, np.arange(min(bs, ds.data.shape[0])))
-    epoch_seconds = n_batches * step_seconds(pick, rows, opts) + EPOCH_OVERHEAD_SECONDS
+    epoch_seconds = n_batches * step_seconds(pick, rows, training) + EPOCH_OVERHEAD_SECONDS
     n_epochs = max(1, int(per / epoch_seconds))
     return {"epochs": n_epochs, "steps": n_epochs * n_batches, "seconds_per_candidate": per}
 
@@ -327,41 +317,62 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
         quiet: no progress bars.
         key: array name inside an ``.npz`` file.
         force: allow writing into a non-empty ``out``.
-        **fit_options: passed to :func:`autolik.api.fit` (latent_dim, hidden, batch_size, ...).
+        **fit_options: training options of :func:`autolik.api.fit` (latent_dim, hidden, batch_size, ...;
+            :class:`autolik.pipeline.Training`), the same for every candidate.
 
     Returns:
         A :class:`Comparison`.
     """
-    from autolik.api import fit, split_indices
-    from autolik.report import leaderboard_row, sort_key
+    from autolik.pipeline import prepare
 
+    _check_budget(epochs, budget_seconds)
+    if out is not None:
+        from autolik.outputs_guard import check_target
+
+        check_target(out, force, kind="directory", inputs=[X] if isinstance(X, (str, os.PathLike)) else ())
+    opts = _fit_kwargs(fit_options)
+    _parse_candidates(candidates)  # a bad name fails before any data is read
+    data = prepare(X, key, quiet=quiet)
+    cands, pick, notes = build_candidates(data.profile, candidates)
+    comp = _train_candidates(data, cands, pick, notes, epochs, budget_seconds, seed, k, quiet, opts)
+    if out is not None:
+        from autolik.report import write_report
+
+        write_report(comp, out, force=force)
+    return comp
+
+
+def _check_budget(epochs, budget_seconds) -> None:
     if epochs is not None and budget_seconds is not None:
         raise UsageError("give either epochs or budget_seconds, not both: a budget already decides how long "
                          "each candidate trains")
     if budget_seconds is not None and not budget_seconds > 0:
         raise UsageError(f"budget_seconds must be > 0, got {budget_seconds}")
-    if out is not None:
-        from autolik.report import check_out_dir
 
-        check_out_dir(out, force)
-    opts = _fit_kwargs(fit_options)
-    _parse_candidates(candidates)  # a bad name fails before any data is read
-    ds, prof = _load(X, key)
-    cands, pick, notes = build_candidates(prof, candidates)
-    data, shape = ds.data, tuple(ds.shape)
-    split = split_indices(shape[0], seed, opts.get("test_fraction", 0.1), opts.get("val_fraction", 0.1))  # fit's own
-    plan = _schedule(ds, pick, epochs, budget_seconds, len(cands), len(split["train"]), opts)
+
+def _train_candidates(data, cands: list[Candidate], pick, notes: list[str], epochs, budget_seconds, seed: int, k: int,
+                      quiet: bool, opts: dict) -> Comparison:
+    """Train every candidate on ``data`` (one split, one schedule) and rank them: the :class:`Comparison`."""
+    from autolik.pipeline import Training, train
+    from autolik.report import leaderboard_row, sort_key
+
+    ds = data.dataset
+    shape = tuple(ds.shape)
+    training = Training(**{**opts, "seed": seed, "k": k, "quiet": quiet})
+    training.check()  # bad options fail once, before any candidate trains
+    split = training.split(shape[0])  # the split every candidate trains on
+    plan = _schedule(ds, pick, epochs, budget_seconds, len(cands), len(split["train"]), training)
+    training = replace(training, epochs=plan["epochs"])
     used = list(pick.used_columns)
     test_idx = split["test"]
-    test_rows = _original_rows(data, test_idx, shape) if len(test_idx) else None
-    n_dims = _n_dims(data, test_idx, used)
+    test_rows = _original_rows(ds.data, test_idx, shape) if len(test_idx) else None
+    n_dims = _n_dims(ds.data, test_idx, used)
     pick_sig = _signature(pick)
     rows, fitted_models = [], {}
     for cand in cands:
         is_pick = _signature(cand.recommendation) == pick_sig
         try:
-            fitted = fit(ds, recommendation=cand.recommendation, profile=prof, epochs=plan["epochs"], seed=seed, k=k,
-                         quiet=quiet, **opts)
+            fitted = train(data, cand.recommendation, training)
         except Exception as e:  # one failing candidate must not sink the comparison; say why in its row
             if os.environ.get("AUTOLIK_DEBUG") and not isinstance(e, AutolikError):
                 raise
@@ -376,7 +387,7 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
     rows.sort(key=sort_key)
     best_row = rows[0] if rows and not sort_key(rows[0])[0] else None
     pick_in = any(r["is_pick"] for r in rows)
-    comp = Comparison(
+    return Comparison(
         pick=pick.likelihood, best=best_row["candidate"] if best_row else None,
         agrees=(bool(best_row["is_pick"]) if best_row else False) if pick_in else None,
         leaderboard=rows, fitted=fitted_models, candidates={c.label: c for c in cands}, test_rows=test_rows,
@@ -387,11 +398,6 @@ def compare(X, candidates="auto", epochs: int | None = None, budget_seconds: flo
                   "seconds_per_candidate": plan.get("seconds_per_candidate"), "seed": seed, "k": k,
                   "n_samples": int(shape[0]), "shape": list(shape),
                   "n_dims": n_dims, **opts})
-    if out is not None:
-        from autolik.report import write_report
-
-        write_report(comp, out, force=force)
-    return comp
 
 
 def _original_rows(data, idx: np.ndarray, shape: tuple) -> np.ndarray:
@@ -419,32 +425,16 @@ def _not_on_footing(cand, used: list[int], idx, test_idx) -> str:
 # --------------------------------------------------------------------------- empirical selection
 
 
-def _sample_rows(X, sample_rows: int, seed: int, key: str | None):
-    """X itself when it has at most ``sample_rows`` rows, else a seeded row sample in X's original shape."""
-    from autolik.outputs import load_dataset
-
-    if hasattr(X, "iloc"):  # a DataFrame: keep its columns (string levels, names)
-        n = len(X)
-        data = shape = None
-    else:
-        ds = load_dataset(X, key)
-        data, shape = ds.data, tuple(ds.shape)
-        n = int(shape[0])
-    if n <= sample_rows:
-        return X
-    idx = np.sort(np.random.default_rng(seed).choice(n, size=sample_rows, replace=False))
-    if data is None:
-        return X.iloc[idx]
-    picked = dense_rows(data, idx) if is_sparse(data) else np.asarray(data[idx])  # dense data keep their dtype
-    return picked.reshape((sample_rows,) + shape[1:])
-
-
 def select_empirical(X, budget_seconds: float = 60, sample_rows: int = 2000, seed: int = 0, key: str | None = None,
                      k: int = 20, candidates="auto", **fit_options):
     """Choose the likelihood on held-out data: compare candidates on a row sample, return the winner.
 
+    The candidates are the analyser's, on the whole data (one load and one profile, shared with the
+    caller when X is a :class:`autolik.pipeline.Data`); they are trained and ranked on a seeded
+    sample of its rows, so the winner's preprocessing already covers every row.
+
     Args:
-        X: array-like of shape (n_samples, ...), a DataFrame or a file path.
+        X: array-like of shape (n_samples, ...), a DataFrame, a file path or a prepared Data.
         budget_seconds: total training budget of the comparison.
         sample_rows: rows sampled (seeded) for the comparison.
         seed: seed of the row sample and of the comparison.
@@ -455,20 +445,24 @@ def select_empirical(X, budget_seconds: float = 60, sample_rows: int = 2000, see
             do not apply to it (epochs, select, ...) are ignored.
 
     Returns:
-        The winner's Recommendation, recomputed on the full data (so its preprocessing covers every
-        row), with a note naming the evidence. The analyser's pick when no candidate is comparable.
+        The winner's Recommendation (for the whole data), with a note naming the evidence. The
+        analyser's pick when no candidate is comparable.
     """
-    from autolik.analysis.recommend import recommend
+    from autolik.pipeline import prepare
 
+    _check_budget(None, budget_seconds)
     drop = {"select", "recommendation", "likelihood", "mode", "preprocessing", "epochs", "max_seconds", "quiet",
             "seed", "k", "key", "test_fraction", "val_fraction"}
-    opts = {k_: v for k_, v in fit_options.items() if k_ not in drop}
-    sample = _sample_rows(X, sample_rows, seed, key)
-    comp = compare(sample, candidates=candidates, budget_seconds=budget_seconds, seed=seed, k=k, quiet=True,
-                   key=key if sample is X else None, **opts)
+    opts = _fit_kwargs({k_: v for k_, v in fit_options.items() if k_ not in drop})
+    _parse_candidates(candidates)
+    data = prepare(X, key)
+    cands, pick, notes = build_candidates(data.profile, candidates)
+    n = data.n_samples
+    sample = data if n <= sample_rows else \
+        data.rows(np.sort(np.random.default_rng(seed).choice(n, size=sample_rows, replace=False)))
+    comp = _train_candidates(sample, cands, pick, notes, None, budget_seconds, seed, k, True, opts)
     winner = comp.candidates.get(comp.best) if comp.best else None
-    kwargs = winner.kwargs if winner is not None else {}
-    rec = recommend(X, key=key, **kwargs)
+    rec = winner.recommendation if winner is not None else pick
     row = next((r for r in comp.leaderboard if r["candidate"] == comp.best), None)
     evidence = (f"chosen empirically: {comp.best} had the best held-out IWAE "
                 f"({row['nll_iwae_nats_per_sample']:.4g} nats/sample) among {len(comp.leaderboard)} candidates"

@@ -1,9 +1,10 @@
 """``FittedVAE``: a trained VAE used in the original data's units, and its loading from a model directory.
 
 A ``FittedVAE`` encodes, decodes, samples and reconstructs in the original data's units, dtype and
-shape, scores rows, and saves itself (see :mod:`autolik.persist`). :func:`autolik.api.fit` makes
-one; :func:`load_fitted` (``autolik.load``) rebuilds one from the files. It lives below ``api``
-and ``compare`` so that ``persist`` can build it without importing them.
+shape, scores rows, and saves itself (see :mod:`autolik.persist`). :func:`autolik.pipeline.train`
+makes one (for ``autolik.fit`` and every ``compare`` candidate); :func:`load_fitted` (``autolik.load``)
+rebuilds one from the files. It lives below ``pipeline``, ``api`` and ``compare`` so that ``persist``
+can build it without importing them.
 """
 from __future__ import annotations
 

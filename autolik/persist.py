@@ -40,6 +40,7 @@ import numpy as np
 from autolik import schema
 from autolik.errors import DataError
 from autolik.jsonable import jsonable
+from autolik.outputs_guard import check_target
 
 FORMAT_NAME = "autolik-model"
 FORMAT_VERSION = 1
@@ -123,42 +124,23 @@ def is_model_dir(path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-def check_parent(path, flag: str = "--out") -> None:
-    """The directory that will hold ``path`` can be created and written: its nearest existing
-    ancestor is a writable directory (checked before any work, so no result is lost at the end)."""
-    path = Path(path)
-    ancestor = path.absolute().parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise DataError(f"{flag} {path}: {ancestor} is a file, not a directory; choose another path")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise DataError(f"{flag} {path}: no permission to write in {ancestor}; choose another path")
-
-
 def check_writable(path, force: bool = False) -> Path:
-    """Refuse to overwrite: raise DataError unless ``path`` is absent, an empty dir, or (force) a model dir
-    or an unfinished fit's checkpoint (:mod:`autolik.checkpoint`), in a place that can be written."""
+    """Refuse to overwrite (:func:`autolik.outputs_guard.check_target`): ``path`` must be absent, an empty
+    directory, or (with ``force``) an autolik model directory or an unfinished fit's checkpoint
+    (:mod:`autolik.checkpoint`), in a place that can be written. Without ``force`` a checkpoint is
+    named, with the ``--resume`` that finishes it."""
     from autolik import checkpoint
 
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise DataError(f"--out {path} is an existing file, expected a directory to create; choose another path")
-    if path.is_dir() and any(path.iterdir()):
-        unfinished = checkpoint.only_checkpoint(path)
-        if not force:
-            if unfinished:
-                finish = "pass --resume to finish it, or " if checkpoint.exists(path) else "pass "
-                raise DataError(f"{path} holds {checkpoint.describe(path)}; {finish}--force to start over")
-            also = (f" with {checkpoint.describe(path)} (--resume --force finishes that fit)"
-                    if checkpoint.exists(path) else "")
-            raise DataError(f"model directory {path} already exists{also}; pass --force (force=True) to replace it, "
-                            "or choose another --out")
-        if not is_model_dir(path) and not unfinished:
-            raise DataError(f"{path} exists and is not an autolik model directory; refusing to replace it "
-                            "even with --force; choose another --out")
-    check_parent(path)
-    return path
+    if not force and path.is_dir() and checkpoint.exists(path):
+        if checkpoint.only_checkpoint(path):
+            raise DataError(f"{path} holds {checkpoint.describe(path)}; pass --resume to finish it, "
+                            "or --force to start over")
+        raise DataError(f"model directory {path} already exists with {checkpoint.describe(path)} "
+                        "(--resume --force finishes that fit); pass --force (force=True) to replace it, "
+                        "or choose another --out")
+    return check_target(path, force, kind="model",
+                        is_model=lambda p: is_model_dir(p) or checkpoint.only_checkpoint(p))
 
 
 def umask() -> int:

@@ -7,8 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from autolik.errors import DataError
 from autolik.jsonable import jsonable
+from autolik.outputs_guard import check_target
 
 MD_COLUMNS = (  # (header, leaderboard field, digits)
     ("candidate", "candidate", None), ("likelihood", "likelihood", None), ("activation", "activation", None),
@@ -20,13 +20,6 @@ MD_COLUMNS = (  # (header, leaderboard field, digits)
 )
 
 
-def _describe(rec) -> tuple[str, str, str]:
-    """(activation, loss, preprocessing) of a Recommendation as short display strings."""
-    act = ", ".join(f"{p}: {a}" for p, a in (rec.activation or {}).items()) or "-"
-    pre = "; ".join(rec.preprocessing) if isinstance(rec.preprocessing, (list, tuple)) else str(rec.preprocessing)
-    return act, rec.loss or "-", pre or "none"
-
-
 def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None = None,
                     n_dims: float | None = None, not_comparable: str = "") -> dict:
     """One leaderboard dict (fields ``LEADERBOARD_FIELDS``) for a candidate and its FittedVAE (None if it failed).
@@ -36,8 +29,10 @@ def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None 
             of every candidate's per-dim figures (None: per-dim figures withheld).
         not_comparable: why this trained candidate is not on the others' footing ('' if it is).
     """
+    from autolik.analysis.recommendation import describe
+
     rec = cand.recommendation
-    act, loss, pre = _describe(rec)
+    shown = describe(rec)
     reason = not_comparable or ("" if getattr(rec, "comparable", True) else
                                 (getattr(rec, "caveat", "") or "not a normalised likelihood for this data"))
     comparable = error is None and not reason
@@ -58,7 +53,8 @@ def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None 
     per_dim = (lambda v: v / n_dims if v is not None and n_dims else None)
     lattice = bool(getattr(fitted, "lattice", False))
     return {
-        "candidate": cand.label, "likelihood": likelihood, "activation": act, "loss": loss, "preprocessing": pre,
+        "candidate": cand.label, "likelihood": likelihood, "activation": shown.get("activation", "-"),
+        "loss": shown["loss"], "preprocessing": shown["preprocessing"],
         "comparable": comparable, "nll_iwae_nats_per_sample": nll, "neg_elbo_nats_per_sample": elbo,
         "nll_iwae_nats_per_dim": per_dim(nll), "neg_elbo_nats_per_dim": per_dim(elbo),
         "bits_per_dim": per_dim(nll) / math.log(2) if lattice and per_dim(nll) is not None else None,
@@ -73,25 +69,6 @@ def sort_key(row: dict):
     """Comparable rows with figures first, by held-out NLL per sample; then the rest by name."""
     v = row["nll_iwae_nats_per_sample"]
     return (not row["comparable"] or v is None, v if v is not None else math.inf, row["candidate"])
-
-
-def check_out_dir(out, force: bool = False) -> Path:
-    """Refuse an output directory that exists and is not empty (unless ``force``), or is a file.
-
-    Raises:
-        DataError: ``out`` is a file, or a non-empty directory and ``force`` is False.
-    """
-    from autolik.persist import check_parent
-
-    out = Path(out)
-    check_parent(out)  # a path under a file, or unwritable, fails before any training
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file; expected a directory for report.md and the figures. "
-                        "Choose another path.")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise DataError(f"output directory {out} exists and is not empty; pass --force (force=True) to write "
-                        "into it, or choose a new directory")
-    return out
 
 
 def _cell(v, digits) -> str:
@@ -150,7 +127,7 @@ def report_markdown(comp, figures: dict[str, str]) -> str:
 
 def write_report(comp, out, force: bool = False) -> Path:
     """Write report.md, leaderboard.json and the figures of ``comp`` into ``out``; returns report.md's path."""
-    out = check_out_dir(out, force)
+    out = check_target(out, force, kind="directory")
     out.mkdir(parents=True, exist_ok=True)
     if importlib.util.find_spec("matplotlib") is None:  # matplotlib is an optional extra
         figures = {}

@@ -140,9 +140,9 @@ def test_every_registered_name_has_a_case():
 
 
 def test_registry_names_match_the_analyser_vocabulary():
-    from autolik.analysis.select import DOMAIN
+    from autolik.families import names
 
-    assert set(NAMES) == set(DOMAIN)
+    assert set(NAMES) == set(names())
 
 
 def test_public_api_exposes_the_registry():

@@ -7,8 +7,7 @@ import torch
 from scipy import stats
 
 from autolik.analysis import fits
-from autolik.analysis.select import DOMAIN, candidates, choose, model_transform, score_families
-from autolik.likelihoods import available_likelihoods
+from autolik.analysis.select import candidates, choose, model_transform, score_families
 
 RNG = np.random.default_rng(7)
 
@@ -32,9 +31,11 @@ def test_discretized_logistic_pmf_sums_to_one(mu, s, n):
     assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-9)
 
 
-def test_every_registered_family_has_a_fitter_and_domain():
-    for name in available_likelihoods():
-        assert name in fits.FITTERS and name in DOMAIN and name in fits.N_PARAMS
+def test_every_built_in_family_has_its_fitter_in_fits():
+    from autolik.families import family, names
+
+    for name in names():
+        assert family(name).fitter == f"autolik.analysis.fits.fit_{name}" and hasattr(fits, f"fit_{name}")
 
 
 def _pick(values, support, detail):

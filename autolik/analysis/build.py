@@ -2,26 +2,23 @@
 
 Steps: group the columns (a one-hot block is one group), run the family selection per group
 (pooled for image-like data; harmonised to one family when features of one support all accept
-it), then build each group's :class:`FeatureChoice` (transform, options, activations from the
-likelihood registry, loss, rationale) and the whole-array summary.
+it), then build each group's :class:`FeatureChoice` (transform, options, activations and loss
+from the family's spec in :mod:`autolik.families`, rationale) and the whole-array summary.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from autolik import families
 from autolik.analysis import select as sel_mod
 from autolik.analysis.recommendation import FeatureChoice, Recommendation
 from autolik.analysis.support import LEFT_OUT
 from autolik.errors import UsageError
-from autolik.families import BUILTIN, NUISANCE_MODES, FamilyFacts, from_class
+from autolik.families import NUISANCE_MODES
 
 PREPROCESSING = ("minmax", "standardize", "none")
-LOSS = {"bernoulli": "binary cross-entropy", "categorical": "cross-entropy (softmax)"}
-PRETTY = {"gaussian": "Gaussian", "poisson": "Poisson", "laplace": "Laplace", "student_t": "Student-t",
-          "continuous_bernoulli": "continuous Bernoulli", "gamma": "Gamma"}
 DOMAIN_WORDS = {"binary": "{0, 1}", "levels": "integers 0..n", "count": "non-negative integers"}
 COMPARABLE_ON = {  # discrete model-space domains and the supports where they are a normalised pmf
     "binary": ("binary",),
@@ -31,24 +28,10 @@ COMPARABLE_ON = {  # discrete model-space domains and the supports where they ar
 MAX_PREPROCESSING_LINES = 5
 
 
-def family_facts(name: str) -> FamilyFacts:
-    """What the analyser needs to know about family ``name``, without loading torch when it can.
-
-    The likelihood registry when it is already imported (so a family registered from outside the
-    package is seen as before), else the torch-free table :data:`autolik.families.BUILTIN`; a
-    name in neither loads the registry, which raises the ``UsageError`` naming the known families.
-    """
-    if "autolik.likelihoods" in sys.modules or name not in BUILTIN:
-        from autolik.likelihoods import likelihood_class  # torch: already loaded, or needed for the error
-
-        return from_class(likelihood_class(name))
-    return BUILTIN[name]
-
-
 def check_arguments(likelihood, mode, preprocessing) -> None:
     """Raise ``UsageError`` for an unknown family, mode or preprocessing."""
     if likelihood is not None:
-        family_facts(likelihood)
+        families.family(likelihood)
     if mode is not None and mode not in NUISANCE_MODES:
         raise UsageError(f"mode must be one of {', '.join(NUISANCE_MODES)}, got {mode!r}; leave it out for 'feature'")
     if preprocessing is not None and preprocessing not in PREPROCESSING:
@@ -118,14 +101,8 @@ def _block_key(g: _Group) -> tuple:
     return (g.support, d.get("low"), d.get("high")) if g.support in ("bounded", "bounded_integer") else (g.support,)
 
 
-def _loss(family: str, mode) -> str:
-    if family == "gaussian" and mode == "fixed":
-        return "mse"
-    return LOSS.get(family) or f"negative log-likelihood ({PRETTY.get(family, family.replace('_', ' '))})"
-
-
 def _comparable(family: str, g: _Group) -> tuple[bool, str]:
-    domain = sel_mod.DOMAIN.get(family, "real")
+    domain = families.family(family).domain
     ok_on = COMPARABLE_ON.get(domain)
     lattice_unit = domain == "levels" and g.support in ("unit_interval", "bounded") and g.detail.get("step")
     if ok_on is None or g.support in ok_on or lattice_unit:
@@ -163,9 +140,9 @@ def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict, ru
         else (float(f.mean), spread)
     t, opts = sel_mod.model_transform(g.support, g.detail, fam, loc, spread, float(f.min), float(f.max),
                                       preprocessing)
-    cls = family_facts(fam)
-    opts = {k: v for k, v in opts.items() if k in cls.option_defaults}
-    if cls.nuisance:
+    spec = families.family(fam)
+    opts = {k: v for k, v in opts.items() if k in spec.options}
+    if spec.nuisance:
         opts["mode"] = mode or "feature"
     comparable, caveat = _comparable(fam, g)
     if forced:
@@ -175,8 +152,8 @@ def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict, ru
                f"its first choice {sel.chosen} {sel.get(sel.chosen).score:.4f}).")
     else:
         why = _why(g, sel, values, cache)
-    fc = FeatureChoice(g.name, g.columns, g.support, fam, opts, t, cls.output_activations(),
-                       _loss(fam, opts.get("mode")), why, 1.0 if forced or not sel else sel.confidence,
+    fc = FeatureChoice(g.name, g.columns, g.support, fam, opts, t, spec.output_activations(),
+                       spec.loss_for(opts.get("mode")), why, 1.0 if forced or not sel else sel.confidence,
                        sel.alternatives() if sel else [])
     fc._caveat = caveat  # read by _whole; not serialised
     return fc

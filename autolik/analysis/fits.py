@@ -6,6 +6,7 @@ integers (``0..n`` for bounded families) and return log-masses; continuous fitte
 values and return log-densities, to which :mod:`autolik.analysis.select` adds the Jacobian of the
 preprocessing so all scores are in the data's own units.
 
+Each family's spec (:mod:`autolik.families`) names its fitter here, ``fit_<family>``.
 Closed forms where they exist (Gaussian, Laplace, Poisson, binomial, exponential, log-normal),
 ``scipy.stats`` fits or a small ``scipy.optimize`` search otherwise. Discrete fits work on the
 distinct values and their counts, so they cost the same for 1,000 or 100,000 values.
@@ -241,23 +242,3 @@ def fit_bernoulli(tr, te, **_):
     p = (tr.sum() + 0.5) / (tr.size + 1.0)
     return {"probs": p}, np.where(te > 0.5, np.log(p), np.log1p(-p))
 
-
-FITTERS = {
-    "gaussian": fit_gaussian, "laplace": fit_laplace, "student_t": fit_student_t,
-    "exponential": fit_exponential, "gamma": fit_gamma, "lognormal": fit_lognormal,
-    "continuous_bernoulli": fit_continuous_bernoulli, "beta": fit_beta,
-    "poisson": fit_poisson, "negative_binomial": fit_negative_binomial,
-    "zero_inflated_poisson": fit_zero_inflated_poisson,
-    "zero_inflated_negative_binomial": fit_zero_inflated_negative_binomial,
-    "binomial": fit_binomial, "beta_binomial": fit_beta_binomial,
-    "discretized_logistic": fit_discretized_logistic, "categorical": fit_categorical,
-    "bernoulli": fit_bernoulli,
-}
-
-#: free parameters of each family's marginal fit (the "simpler model" preference uses it)
-N_PARAMS = {
-    "bernoulli": 1, "binomial": 1, "poisson": 1, "exponential": 1, "continuous_bernoulli": 1,
-    "gaussian": 2, "laplace": 2, "lognormal": 2, "gamma": 2, "beta": 2, "negative_binomial": 2,
-    "zero_inflated_poisson": 2, "beta_binomial": 2, "discretized_logistic": 2,
-    "student_t": 3, "zero_inflated_negative_binomial": 3, "categorical": 99,
-}

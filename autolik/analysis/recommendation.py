@@ -175,3 +175,44 @@ class Recommendation:
         if d.get("image_shape") is not None:
             d["image_shape"] = tuple(d["image_shape"])
         return cls(**d)
+
+
+# --------------------------------------------------------------------------- display
+
+MAX_SHOWN = 8  # left-out feature names shown
+MAX_ALTERNATIVES = 5
+MAX_NOTES = 5
+
+
+def describe(rec: Recommendation) -> dict[str, str]:
+    """The Recommendation's display strings, label -> text, in the order they are shown.
+
+    The one rendering every output uses (``inspect``, ``fit``'s announcement, ``compare``'s
+    leaderboard cells); sections without content (no alternatives, nothing left out, no caveat)
+    are absent.
+    """
+    out = {"likelihood": f"{rec.likelihood}  (confidence {rec.confidence:.2f})"}
+    if rec.activation:
+        out["activation"] = ", ".join(f"{p} -> {a}" for p, a in rec.activation.items())
+    pre = rec.preprocessing if isinstance(rec.preprocessing, (list, tuple)) else [str(rec.preprocessing)]
+    out.update(loss=rec.loss or "-", preprocessing="; ".join(pre) or "none", why=rec.rationale or "-")
+    if rec.alternatives:
+        out["alternatives"] = ", ".join(f"{a['likelihood']} ({a['score']:.4f} nats/value)"
+                                        for a in rec.alternatives[:MAX_ALTERNATIVES])
+    left_out = [f.name for f in rec.features if not f.used]
+    if left_out:
+        out["left out"] = ", ".join(left_out[:MAX_SHOWN]) + (" ..." if len(left_out) > MAX_SHOWN else "")
+    if not rec.comparable and rec.caveat:
+        out["caveat"] = rec.caveat
+    return out
+
+
+def render(rec: Recommendation, title: str = "recommendation", notes: bool = True) -> list[str]:
+    """The Recommendation as aligned lines: ``title: family (confidence)``, then one indented line per
+    section of :func:`describe`, then (``notes``) its first notes."""
+    fields = describe(rec)
+    lines = [f"{title}: {fields.pop('likelihood')}"]
+    lines += [f"  {label + ':':<14} {text}" for label, text in fields.items()]
+    if notes:
+        lines += [f"  {'note:':<14} {n}" for n in (rec.notes or [])[:MAX_NOTES]]
+    return lines

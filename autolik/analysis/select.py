@@ -1,9 +1,9 @@
 """Which family fits: quick maximum-likelihood fits on a sample, scored in comparable units.
 
-The support (:mod:`autolik.analysis.support`) decides which families are allowed
-(:data:`CANDIDATES`); quick fits (:mod:`autolik.analysis.fits`) decide among them. Every family
-is scored by its **held-out mean log-likelihood per value in the data's own units** (two-fold
-cross-fitting: fit on one half, score the other, and swap):
+The support (:mod:`autolik.analysis.support`) decides which families are allowed (those whose
+spec lists it, :func:`autolik.families.candidates`); quick fits (:mod:`autolik.analysis.fits`)
+decide among them. Every family is scored by its **held-out mean log-likelihood per value in
+the data's own units** (two-fold cross-fitting: fit on one half, score the other, and swap):
 
 * discrete families give a log-mass of the integer (or level) value;
 * continuous families on lattice data (integers, a 1/255 grid, values rounded to 0.01) are
@@ -23,37 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from autolik.analysis.fits import FITTERS, N_PARAMS
+from autolik import families
+from autolik.families import DISCRETE_DOMAINS
 from autolik.transforms import FeatureTransform
 
-#: allowed families per support, simplest first
-CANDIDATES = {
-    "binary": ["bernoulli", "categorical"],
-    "categorical": ["categorical"],
-    "bounded_integer": ["binomial", "beta_binomial", "discretized_logistic", "categorical"],
-    "count": ["poisson", "negative_binomial", "zero_inflated_poisson", "zero_inflated_negative_binomial"],
-    "unit_interval": ["continuous_bernoulli", "beta"],
-    "bounded": ["continuous_bernoulli", "beta"],
-    "positive": ["exponential", "gamma", "lognormal", "gaussian"],
-    "real": ["gaussian", "laplace", "student_t"],
-}
-#: wide integer ranges: a softmax over every level is too big; [0,1] densities join instead
+#: wide integer ranges: a softmax over every level is too big; the families listed for
+#: ``families.WIDE_INTEGER`` (the [0,1] densities join, the categorical leaves) are tried instead
 WIDE_LEVELS = 32
-WIDE_EXTRA = ["continuous_bernoulli", "beta"]
-
-#: model-space domain of each family (which map of the data it needs)
-DOMAIN = {
-    "bernoulli": "binary", "categorical": "levels", "binomial": "levels", "beta_binomial": "levels",
-    "discretized_logistic": "levels", "poisson": "count", "negative_binomial": "count",
-    "zero_inflated_poisson": "count", "zero_inflated_negative_binomial": "count",
-    "continuous_bernoulli": "unit", "beta": "unit", "gaussian": "real", "laplace": "real",
-    "student_t": "real", "exponential": "positive", "gamma": "positive", "lognormal": "positive",
-}
-DISCRETE_DOMAINS = ("binary", "levels", "count")
-#: heavy-tailed families: standardised with the median and the interquartile range, not the mean and
-#: the standard deviation, which their tails inflate (the bulk would sit at a tiny fraction of the
-#: model-space unit that their learned scale starts from)
-ROBUST_SCALE = ("student_t", "laplace")
 SIGNIFICANT_Z = 2.5
 MIN_GAIN = 1e-3
 # A block of features with one support and range gets one family unless per-feature families do
@@ -67,10 +43,9 @@ MAX_POOLED = 20000
 
 def candidates(support: str, detail: dict) -> list[str]:
     """Families allowed for a support, simplest first (empty for left-out supports)."""
-    fams = list(CANDIDATES.get(support, []))
     if support == "bounded_integer" and detail.get("high", 0) - detail.get("low", 0) + 1 > WIDE_LEVELS:
-        fams = [f for f in fams if f != "categorical"] + WIDE_EXTRA
-    return fams
+        support = families.WIDE_INTEGER
+    return families.candidates(support)
 
 
 def lattice_step(support: str, detail: dict) -> float:
@@ -95,10 +70,12 @@ def lattice_step(support: str, detail: dict) -> float:
 
 def location_scale(family: str, values, loc: float, spread: float) -> tuple[float, float]:
     """(loc, spread) to standardise a feature with: the mean and sd given, or for the families in
-    ``ROBUST_SCALE`` the median and IQR / 1.349 of the sample ``values`` (the sd of a normal)."""
+    heavy tails (``robust_scale`` in their spec) the median and IQR / 1.349 of the sample ``values``
+    (the sd of a normal): their tails inflate the sd, and the bulk would sit at a tiny fraction of
+    the model-space unit that their learned scale starts from."""
     x = np.asarray(values, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
-    if family not in ROBUST_SCALE or x.size < 4:
+    if not families.family(family).robust_scale or x.size < 4:
         return loc, spread
     q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75])
     iqr = (q3 - q1) / 1.349
@@ -125,7 +102,7 @@ def model_transform(support: str, detail: dict, family: str, loc: float, spread:
         continuous families); options hold e.g. ``{"total_count": n}`` or ``{"n_levels": K}``.
     """
     step = lattice_step(support, detail)
-    domain = DOMAIN.get(family, "real")
+    domain = families.family(family).domain
     spread = spread if spread and np.isfinite(spread) and spread > 0 else 1.0
     if preprocessing in ("minmax", "standardize", "none"):
         width_step = 0.0 if domain in DISCRETE_DOMAINS else step  # a mass needs no room for dequantisation
@@ -190,7 +167,8 @@ def _forced_transform(kind, step, width_step, loc, spread, lo, hi) -> FeatureTra
 
 
 def _options(family, domain, detail, lo, hi, step) -> dict:
-    """``total_count`` for binomial-type families, ``n_levels`` for categorical, else nothing."""
+    """The level count a family on levels takes: ``n_levels`` for one that declares it (categorical),
+    else ``total_count`` (binomial-type families); nothing on other domains."""
     if domain != "levels":
         return {}
     if "onehot_block" in detail:
@@ -203,7 +181,7 @@ def _options(family, domain, detail, lo, hi, step) -> dict:
         low, high = float(detail.get("low", lo)), float(detail.get("high", hi))
         k = int(round((high - low) / (step or 1.0))) + 1
     k = max(k, 2)
-    return {"n_levels": k} if family == "categorical" else {"total_count": k - 1}
+    return {"n_levels": k} if "n_levels" in families.family(family).options else {"total_count": k - 1}
 
 
 @dataclass
@@ -274,22 +252,19 @@ def score_families(values, support: str, detail: dict, families: list[str] | Non
 
 def _score_one(fam, x, u, half, support, detail, loc, spread) -> FamilyScore:
     t, opts = model_transform(support, detail, fam, loc, spread, float(x.min()), float(x.max()))
-    discrete = DOMAIN[fam] in DISCRETE_DOMAINS
-    if discrete:
+    spec = families.family(fam)
+    if spec.discrete:
         y = np.round((x - t.shift) * t.scale)
         jac = 0.0
     else:
         y = (x + t.step * u - t.shift) * t.scale
         jac = np.log(abs(t.scale)) + (np.log(t.step) if t.step > 0 else 0.0)
     n = opts.get("total_count", opts.get("n_levels", 2) - 1)
-    fit = FITTERS[fam]
     with np.errstate(all="ignore"):
-        pa, ll_b = fit(y[:half], y[half:], n=n)
-        _, ll_a = fit(y[half:], y[:half], n=n)
-    levels = opts.get("n_levels", 0)
+        pa, ll_b = spec.quick_fit(y[:half], y[half:], n=n)
+        _, ll_a = spec.quick_fit(y[half:], y[:half], n=n)
     return FamilyScore(fam, {k: (float(v) if np.ndim(v) == 0 and not isinstance(v, str) else v)
-                             for k, v in pa.items()}, np.concatenate([ll_a, ll_b]) + jac,
-                       levels - 1 if fam == "categorical" else N_PARAMS[fam])
+                             for k, v in pa.items()}, np.concatenate([ll_a, ll_b]) + jac, spec.count_params(opts))
 
 
 def combine(tables: list[dict[str, FamilyScore]]) -> dict[str, FamilyScore]:
@@ -318,14 +293,14 @@ def paired_gap(d: np.ndarray) -> tuple[float, float]:
 
 
 def saturated(s: FamilyScore) -> bool:
-    """A categorical over K >= 3 levels: the saturated model of those levels.
+    """A categorical (a ``saturated`` family) over K >= 3 levels: the saturated model of those levels.
 
     It has K - 1 parameters; where that is no more than a family it ties with (a beta-binomial or
     discretised logistic on 3 levels: 2 each), it nests that family at no extra cost, so it is the
     one to keep: given the latent code the VAE can use the shapes the two-parameter family cannot
     reach. On 2 levels it is the Bernoulli itself, kept in its one-logit form.
     """
-    return s.name == "categorical" and s.n_params >= 2
+    return families.family(s.name).saturated and s.n_params >= 2
 
 
 def choose(table: dict[str, FamilyScore]) -> Selection:

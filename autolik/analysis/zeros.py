@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from autolik import families
 from autolik.analysis import select as sel_mod
 
 MAX_FEATURES = 32
-PAIRS = {"poisson": "zero_inflated_poisson", "zero_inflated_poisson": "zero_inflated_poisson",
-         "negative_binomial": "zero_inflated_negative_binomial",
-         "zero_inflated_negative_binomial": "zero_inflated_negative_binomial"}
-BASE = {"zero_inflated_poisson": "poisson", "zero_inflated_negative_binomial": "negative_binomial"}
+
+
+def pair(name: str) -> tuple[str, str] | None:
+    """(base, zero-inflated) for a family with a zero-inflated counterpart, or that is one (its
+    spec's ``zero_inflated_of``); None for the others."""
+    base = families.family(name).zero_inflated_of
+    if base:
+        return base, name
+    zi = next((n for n in families.names() if families.family(n).zero_inflated_of == name), None)
+    return (name, zi) if zi else None
 
 
 def _gain(table: dict, zi: str, base: str) -> np.ndarray | None:
@@ -40,12 +47,11 @@ def zero_inflation_evidence(profile, rec, max_features: int = MAX_FEATURES, seed
     ``supported`` (feature names), ``pooled_gain`` and ``pooled_se`` (nats/value), ``pooled_supported``."""
     if profile.sample is None:
         return None
-    feats = [f for f in rec.features if f.used and f.support == "count" and f.likelihood in PAIRS
+    feats = [f for f in rec.features if f.used and f.support == "count" and pair(f.likelihood)
              and len(f.columns) == 1]
     if not feats:
         return None
-    zi = PAIRS[max({f.likelihood for f in feats}, key=lambda n: sum(f.likelihood == n for f in feats))]
-    base = BASE[zi]
+    base, zi = pair(max({f.likelihood for f in feats}, key=lambda n: sum(f.likelihood == n for f in feats)))
     rng = np.random.default_rng(seed)
     if len(feats) > max_features:
         feats = [feats[i] for i in np.sort(rng.choice(len(feats), max_features, replace=False))]

@@ -40,8 +40,6 @@ def compare_command(file, key, candidates, budget_seconds, epochs, seed, k, late
         raise UsageError(f"--epochs must be >= 1, got {epochs}")
     if k < 1:
         raise UsageError(f"--k must be >= 1, got {k}")
-    if out is not None and Path(out).resolve() == Path(file).resolve():
-        raise UsageError(f"--out {out} is the input file; choose another directory")
     if not 0 < test_fraction < 1:
         raise UsageError(f"--test-fraction must be between 0 and 1 (exclusive), got {test_fraction}")
     opts = {"batch_size": batch_size, "test_fraction": test_fraction,

@@ -86,18 +86,10 @@ def _write_table(chunks, fh, spec, sep: str) -> None:
 
 
 def describe_recommendation(rec) -> str:
-    """A few lines: the family, its activations, loss, preprocessing, and why."""
-    act = ", ".join(f"{p}={a}" for p, a in (rec.activation or {}).items()) or "-"
-    lines = [f"likelihood: {rec.likelihood} (confidence {rec.confidence:.2f})",
-             f"  activation: {act}; loss: {rec.loss or '-'}; preprocessing: {', '.join(rec.preprocessing) or 'none'}",
-             f"  why: {rec.rationale or '-'}"]
-    left_out = [f.name for f in rec.features if not f.used]
-    if left_out:
-        lines.append(f"  left out: {', '.join(left_out[:8])}{' ...' if len(left_out) > 8 else ''}")
-    if not rec.comparable and rec.caveat:
-        lines.append(f"  caveat: {rec.caveat}")
-    lines += [f"  note: {n}" for n in (rec.notes or [])[:5]]
-    return "\n".join(lines)
+    """A few lines: the family, its activations, loss, preprocessing, why, and what was left out."""
+    from autolik.analysis.recommendation import render
+
+    return "\n".join(render(rec, title="likelihood"))
 
 
 def describe_metrics(m: dict) -> str:
@@ -386,18 +378,17 @@ def demo_command(epochs, seed, k, out, force, as_json, quiet):
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from autolik.analysis.profile import inspect
-    from autolik.analysis.recommend import recommend
     from autolik.api import fit
     from autolik.persist import check_writable
+    from autolik.pipeline import prepare, recommend
 
     if out:
         check_writable(out, force)
     images = load_digits().images.astype(np.uint8)  # (1797, 8, 8), values 0..16
-    profile = inspect(images)
-    rec = recommend(profile)
+    data = prepare(images)  # loaded and profiled once, for the recommendation and the fit
+    rec = recommend(data)
     say = (lambda m: _say(m, quiet)) if as_json else click.echo
     say(f"scikit-learn digits: {images.shape[0]} images of 8x8, integers 0..16")
     say(describe_recommendation(rec))
-    fitted = fit(images, recommendation=rec, profile=profile, epochs=epochs, seed=seed, k=k, quiet=quiet)
+    fitted = fit(data, recommendation=rec, epochs=epochs, seed=seed, k=k, quiet=quiet)
     _report(fitted, out, as_json, quiet)

@@ -1,6 +1,7 @@
 """``autolik inspect FILE``: profile the data and recommend a likelihood, as text or one JSON object.
 
-Thin: load + profile + support classes (:mod:`autolik.analysis`), :func:`recommend`, print.
+Thin: load + profile (:func:`autolik.pipeline.prepare`, which calls :func:`autolik.analysis.profile.inspect`
+with a progress bar for big files), :func:`recommend`, print.
 The summary puts the shape and the recommendation first, then a per-feature table (grouped by
 support and family when there are many features, such as 784 pixels), then notes.
 """
@@ -19,21 +20,9 @@ MAX_ROWS = 40  # beyond this many features, the table groups rows by support and
 
 
 def _profile(file: str, key: str | None, sample_rows: int, quiet: bool = False):
-    from autolik.analysis.profile import CHUNK_BYTES, profile
-    from autolik.analysis.support import assign_supports
-    from autolik.io import load
-    from autolik.progress import Meter
-    from autolik.sparse import nbytes
+    from autolik.pipeline import prepare
 
-    ds = load(file, key=key)
-    size = nbytes(ds.data)
-    meter = Meter(size, "profiling", 1e9, "GB", quiet=quiet or size <= 4 * CHUNK_BYTES)  # a bar only for big files
-    try:
-        prof = profile(ds, sample_rows=sample_rows, progress=lambda done, n: meter.update(size * done / n))
-    finally:
-        meter.close()
-    assign_supports(prof)
-    return prof
+    return prepare(file, key, quiet=quiet, sample_rows=sample_rows).profile
 
 
 def _choice_by_column(rec) -> dict:
@@ -97,18 +86,11 @@ def _table(prof, rec) -> list[str]:
 
 def summary_lines(prof, rec) -> list[str]:
     """The readable summary: shape and recommendation first, then features, then notes."""
+    from autolik.analysis.recommendation import render
+
     kind = f", a batch of images {tuple(prof.image_shape)}" if prof.is_image and prof.image_shape else ""
     lines = [f"{prof.source}: shape {tuple(prof.shape)}, {prof.n_samples} samples x {prof.n_features} features{kind}",
-             "", f"recommendation: {rec.likelihood}  (confidence {rec.confidence:.2f})"]
-    if rec.activation:
-        lines.append("  activation:    " + ", ".join(f"{p} -> {a}" for p, a in rec.activation.items()))
-    lines += [f"  loss:          {rec.loss}", f"  preprocessing: {'; '.join(rec.preprocessing) or 'none'}",
-              f"  why:           {rec.rationale}"]
-    if rec.alternatives:
-        lines.append("  alternatives:  " + ", ".join(f"{a['likelihood']} ({a['score']:.4f} nats/value)"
-                                                     for a in rec.alternatives[:5]))
-    if not rec.comparable:
-        lines.append(f"  caveat:        {rec.caveat}")
+             ""] + render(rec, notes=False)  # the notes come last, with the profile's
     lines += ["", "features:"] + _table(prof, rec)
     notes = list(dict.fromkeys(list(prof.notes) + list(rec.notes)))
     if notes:

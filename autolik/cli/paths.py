@@ -1,10 +1,11 @@
 """Output files of the commands: checked before any work, written atomically, never over an input.
 
-``check_output`` refuses (before loading or training anything) an output path that is an
-input file, has a suffix the command cannot write, is a directory, lies under a file or an
-unwritable directory, or exists without ``--force``. ``write_atomically`` writes beside the
-target (``.NAME.tmp-PID-*``) and renames it into place, so an interrupted write leaves the old
-file (or none), never half a file, and removes its temporary file.
+``check_output`` is the one output guard (:func:`autolik.outputs_guard.check_target`) for a
+command's output file: it refuses, before loading or training anything, a path that is an input
+file, has a suffix the command cannot write, is a directory, lies under a file or an unwritable
+directory, or exists without ``--force``. ``write_atomically`` writes beside the target
+(``.NAME.tmp-PID-*``) and renames it into place, so an interrupted write leaves the old file (or
+none), never half a file, and removes its temporary file.
 """
 from __future__ import annotations
 
@@ -13,25 +14,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from autolik.errors import DataError, UsageError
-from autolik.persist import check_parent, umask
+from autolik.outputs_guard import check_target
+from autolik.persist import umask
 
 
 def check_output(out: str, force: bool, inputs=(), suffixes=(".npy", ".csv", ".tsv"), flag: str = "-o") -> Path:
-    """Refuse an output path that is an input, has an unknown suffix, is a directory, or exists (without --force)."""
-    path = Path(out)
-    if path.suffix.lower() not in suffixes:
-        raise UsageError(f"{flag} {out}: expected a file ending in {', '.join(suffixes)}; "
-                         f"got {path.suffix or 'no suffix'}")
-    for i in inputs:
-        if i is not None and Path(i).exists() and path.exists() and path.resolve() == Path(i).resolve():
-            raise UsageError(f"{flag} {out} is the input file; choose another output path")
-    if path.is_dir():
-        raise DataError(f"{flag} {out} is a directory, expected a file path; choose another {flag}")
-    if path.exists() and not force:
-        raise DataError(f"{out} already exists; pass --force to overwrite it, or choose another {flag}")
-    check_parent(path, flag)
-    return path
+    """Refuse an output file that is an input, has an unknown suffix, is a directory, or exists (without --force)."""
+    return check_target(out, force, kind="file", flag=flag, inputs=inputs, suffixes=suffixes)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Likelihood heads: raw decoder outputs -> torch.distributions.Distribution.
 
-One module per family; each registers itself by name with :func:`register`.
+One module per family, named with its facts by a spec in :mod:`autolik.families`; the registry
+(:mod:`.registry`) imports a family's module the first time its class is asked for.
 """
 from autolik.likelihoods.base import (
     ACTIVATIONS,
@@ -8,36 +9,9 @@ from autolik.likelihoods.base import (
     LikelihoodHead,
     activation_for_constraint,
     activation_module,
-    available_likelihoods,
-    get_likelihood,
-    likelihood_class,
-    register,
 )
-
-# Importing a family module registers it. Keep this list in step with the files in this folder.
-_FAMILY_MODULES = (
-    "bernoulli",
-    "continuous_bernoulli",
-    "beta",
-    "gaussian",
-    "laplace",
-    "student_t",
-    "lognormal",
-    "gamma",
-    "exponential",
-    "poisson",
-    "negative_binomial",
-    "zero_inflated_poisson",
-    "zero_inflated_negative_binomial",
-    "binomial",
-    "beta_binomial",
-    "categorical",
-    "discretized_logistic",
-)
-for _m in _FAMILY_MODULES:
-    __import__(f"autolik.likelihoods.{_m}")
-
-from autolik.likelihoods.composite import CompositeLikelihood, build_likelihood, likelihood_from_config  # noqa: E402
+from autolik.likelihoods.composite import CompositeLikelihood, build_likelihood, likelihood_from_config
+from autolik.likelihoods.registry import available_likelihoods, get_likelihood, likelihood_class
 
 __all__ = [
     "ACTIVATIONS",
@@ -51,5 +25,4 @@ __all__ = [
     "available_likelihoods",
     "get_likelihood",
     "likelihood_class",
-    "register",
 ]

@@ -1,4 +1,4 @@
-"""The contract every likelihood head follows, and the registry that names them.
+"""The contract every likelihood head follows (the registry that names them is :mod:`autolik.likelihoods.registry`).
 
 A *likelihood* turns the decoder's raw, unconstrained outputs into a
 ``torch.distributions.Distribution`` over the (preprocessed) data. The training loss is only
@@ -21,7 +21,6 @@ import math
 from typing import Callable, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, constraints
 
@@ -34,20 +33,6 @@ from autolik.families import NUISANCE_MODES
 class Exp(nn.Module):
     def forward(self, x):
         return torch.exp(x)
-
-
-class SoftplusFloor(nn.Module):
-    """``softplus(x) + floor``: a positive output bounded away from zero (a scale floor)."""
-
-    def __init__(self, floor: float = 0.0):
-        super().__init__()
-        self.floor = float(floor)
-
-    def forward(self, x):
-        return F.softplus(x) + self.floor
-
-    def extra_repr(self):
-        return f"floor={self.floor}"
 
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -311,40 +296,6 @@ class Likelihood(nn.Module):
 
     def sample(self, raw: torch.Tensor) -> torch.Tensor:
         return self.distribution(raw).sample()
-
-
-# --------------------------------------------------------------------------- registry
-
-_REGISTRY: dict[str, type[Likelihood]] = {}
-
-
-def register(cls: type[Likelihood]) -> type[Likelihood]:
-    """Class decorator: make a likelihood available by its ``name``."""
-    if not cls.name:
-        raise TypeError(f"{cls.__name__} has no name")
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise TypeError(f"likelihood {cls.name!r} is registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def available_likelihoods() -> list[str]:
-    """Names of all registered likelihoods, sorted."""
-    return sorted(_REGISTRY)
-
-
-def likelihood_class(name: str) -> type[Likelihood]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown likelihood {name!r}; available: {', '.join(available_likelihoods())}"
-        ) from None
-
-
-def get_likelihood(name: str, n_features: int = 1, **options) -> Likelihood:
-    """Instantiate the registered likelihood ``name`` for ``n_features`` features."""
-    return likelihood_class(name)(n_features, **options)
 
 
 class LikelihoodHead(nn.Module):

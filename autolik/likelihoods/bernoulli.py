@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from torch.distributions import Bernoulli, constraints
 
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class BernoulliLikelihood(Likelihood):
     """p(x | z) = Bernoulli(sigmoid(raw)). Its negative log-likelihood is exactly BCE-with-logits.
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import Beta, constraints
 
 from autolik.likelihoods._common import CONC_FLOOR, PROB_EPS, UNIT_EPS, clamp_unit
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class BetaLikelihood(Likelihood):
     """p(x | z) = Beta(mean * c, (1 - mean) * c), mean = sigmoid(raw), c = softplus(raw') (precision).
 

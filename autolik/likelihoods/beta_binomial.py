@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import constraints
 
 from autolik.likelihoods._common import CONC_FLOOR, PROB_EPS, clamp_unit, total_count_tensor
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class BetaBinomialLikelihood(Likelihood):
     """p(x | z) = BetaBinomial(mean * c, (1 - mean) * c, total_count) on {0, ..., total_count}.
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import Binomial, constraints
 
 from autolik.likelihoods._common import total_count_tensor
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class BinomialLikelihood(Likelihood):
     """p(x | z) = Binomial(total_count, logits=raw) on {0, ..., total_count}.
 

@@ -6,10 +6,9 @@ import torch.nn.functional as F
 from torch.distributions import Categorical, constraints
 
 from autolik.errors import UsageError
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class CategoricalLikelihood(Likelihood):
     """p(x | z) = Categorical(softmax(logits)) per feature, K raw logits per feature (identity).
 

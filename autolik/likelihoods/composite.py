@@ -11,7 +11,8 @@ import torch
 from torch.distributions import Distribution, constraints
 
 from autolik.errors import UsageError
-from autolik.likelihoods.base import Likelihood, get_likelihood, likelihood_class
+from autolik.likelihoods.base import Likelihood
+from autolik.likelihoods.registry import get_likelihood, likelihood_class
 
 
 class CompositeDistribution(Distribution):

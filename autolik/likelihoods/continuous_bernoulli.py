@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import ContinuousBernoulli, constraints
 
 from autolik.likelihoods._common import UNIT_EPS, clamp_unit
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class ContinuousBernoulliLikelihood(Likelihood):
     """p(x | z) = ContinuousBernoulli(logits=raw) on [0, 1] (Loaiza-Ganem & Cunningham, 2019).
 

@@ -5,13 +5,12 @@ from torch.distributions import constraints
 
 from autolik.errors import UsageError
 from autolik.likelihoods._common import SCALE_FLOOR, total_count_tensor
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 _ONE = {"loc": constraints.real, "scale": constraints.positive}
 _MIX = {"mixture_logits": constraints.real, **_ONE}
 
 
-@register
 class DiscretizedLogisticLikelihood(Likelihood):
     """P(x | z) = sum_k pi_k [F_k(x + 1/2) - F_k(x - 1/2)] on {0, ..., total_count}, F_k logistic CDFs.
 

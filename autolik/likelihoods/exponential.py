@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import Exponential, constraints
 
 from autolik.likelihoods._common import RATE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class ExponentialLikelihood(Likelihood):
     """p(x | z) = Exponential(rate), rate = softplus(raw) >= 1e-6. Data must be >= 0 (model space).
 

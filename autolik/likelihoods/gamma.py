@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import Gamma, constraints
 
 from autolik.likelihoods._common import CONC_FLOOR, RATE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class GammaLikelihood(Likelihood):
     """p(x | z) = Gamma(concentration k, rate k / mean), mean = softplus(raw) >= 1e-6.
 

@@ -6,10 +6,9 @@ from torch.distributions import Normal, constraints
 
 from autolik.errors import UsageError
 from autolik.likelihoods._common import SCALE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class GaussianLikelihood(Likelihood):
     """p(x | z) = Normal(loc, scale), loc = raw (identity), scale >= 1e-3.
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import Laplace, constraints
 
 from autolik.likelihoods._common import SCALE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class LaplaceLikelihood(Likelihood):
     """p(x | z) = Laplace(loc, scale), loc = raw, scale = softplus(.) >= 1e-3.
 

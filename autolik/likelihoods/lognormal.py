@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import LogNormal, constraints
 
 from autolik.likelihoods._common import SCALE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class LogNormalLikelihood(Likelihood):
     """p(x | z) = LogNormal(loc, scale): log x ~ Normal(loc, scale); loc = raw, scale >= 1e-3.
 

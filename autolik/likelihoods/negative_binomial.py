@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch.distributions import NegativeBinomial, constraints
 
 from autolik.likelihoods._common import CONC_FLOOR, RATE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
 def nb_logits(mean, total_count):
@@ -12,7 +12,6 @@ def nb_logits(mean, total_count):
     return mean.clamp_min(RATE_FLOOR).log() - total_count.clamp_min(CONC_FLOOR).log()
 
 
-@register
 class NegativeBinomialLikelihood(Likelihood):
     """p(x | z) = NB(mean, r): variance mean + mean^2 / r; mean = softplus(raw) >= 1e-6.
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import Poisson, constraints
 
 from autolik.likelihoods._common import RATE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class PoissonLikelihood(Likelihood):
     """p(x | z) = Poisson(rate), rate = softplus(raw) >= 1e-6, for non-negative integer counts.
 

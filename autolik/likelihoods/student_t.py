@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import StudentT, constraints
 
 from autolik.likelihoods._common import CONC_FLOOR, SCALE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class StudentTLikelihood(Likelihood):
     """p(x | z) = StudentT(df, loc, scale), loc = raw, scale >= 1e-3, df >= 1e-3 (softplus).
 

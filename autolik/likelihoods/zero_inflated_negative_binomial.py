@@ -4,11 +4,10 @@ from __future__ import annotations
 from torch.distributions import constraints
 
 from autolik.likelihoods._common import CONC_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 from autolik.likelihoods.negative_binomial import nb_logits
 
 
-@register
 class ZeroInflatedNegativeBinomialLikelihood(Likelihood):
     """p(x | z) = gate * [x = 0] + (1 - gate) * NB(x; mean, r).
 

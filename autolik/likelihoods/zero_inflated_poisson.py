@@ -4,10 +4,9 @@ from __future__ import annotations
 from torch.distributions import constraints
 
 from autolik.likelihoods._common import RATE_FLOOR
-from autolik.likelihoods.base import Likelihood, register
+from autolik.likelihoods.base import Likelihood
 
 
-@register
 class ZeroInflatedPoissonLikelihood(Likelihood):
     """p(x | z) = gate * [x = 0] + (1 - gate) * Poisson(x; rate).
 

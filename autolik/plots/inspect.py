@@ -37,17 +37,17 @@ def _panels(prof, rec) -> list[tuple[str, np.ndarray, object]]:
 
 def _overlay(ax, x: np.ndarray, c) -> None:
     """Fit the chosen family to x in model space and draw it in data units."""
-    from autolik.analysis.fits import FITTERS
-    from autolik.analysis.select import DISCRETE_DOMAINS, DOMAIN
+    from autolik.families import family
 
     t, fam = c.transform, c.likelihood
+    spec = family(fam)
     n = c.options.get("total_count", c.options.get("n_levels", 2) - 1)
-    if DOMAIN.get(fam) in DISCRETE_DOMAINS:
+    if spec.discrete:
         y = np.round((x - t.shift) * t.scale)
-        bounded = fam in ("binomial", "beta_binomial") and n
+        bounded = "total_count" in c.options and n  # a mass on 0..total_count: drawn over all of it
         lo, hi = (0, int(n)) if bounded else (int(y.min()), int(min(y.max(), y.min() + MAX_LEVELS)))
         levels = np.arange(lo, hi + 1)
-        _, ll = FITTERS[fam](y, levels, n=n)
+        _, ll = spec.quick_fit(y, levels, n=n)
         inside = (y >= lo) & (y <= hi)
         freq = np.bincount((y[inside] - lo).astype(np.int64), minlength=levels.size) / y.size
         # many levels (8-bit pixels): bars of several levels each, so that they stay visible
@@ -64,7 +64,7 @@ def _overlay(ax, x: np.ndarray, c) -> None:
     u = np.random.default_rng(0).random(x.size)
     y = (x + t.step * u - t.shift) * t.scale
     grid = np.linspace(y.min(), y.max(), 200)
-    _, ll = FITTERS[fam](y, grid, n=n)
+    _, ll = spec.quick_fit(y, grid, n=n)
     ax.hist(x, bins=min(60, max(10, int(np.sqrt(x.size)))), density=True, color="0.75", label="data")
     ax.plot(grid / t.scale + t.shift, np.exp(ll) * abs(t.scale), color="C3", label=fam)
 

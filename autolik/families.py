@@ -62,6 +62,8 @@ class FamilySpec:
             them, kept before a family with as many parameters that fits no better.
         robust_scale: heavy tails: standardised with the median and the interquartile range.
         zero_inflated_of: for a zero-inflated family, the family it inflates.
+        excludes_zero: the density is 0 or unbounded at 0 (Gamma, log-normal): not a candidate for
+            positive data that contain exact zeros, which it cannot score.
     """
 
     name: str
@@ -79,6 +81,7 @@ class FamilySpec:
     saturated: bool = False
     robust_scale: bool = False
     zero_inflated_of: str | None = None
+    excludes_zero: bool = False
 
     def __post_init__(self):
         if not self.name or self.domain not in DOMAINS:
@@ -97,11 +100,16 @@ class FamilySpec:
         """``(params, ll)``: the fitter's maximum-likelihood fit on ``train``, log-likelihoods of ``test``."""
         return _resolve(self.fitter)(train, test, n=n)
 
+    @property
+    def words(self) -> str:
+        """The name in sentences: ``display``, else the name with spaces."""
+        return self.display or self.name.replace("_", " ")
+
     def loss_for(self, mode) -> str:
         """The loss in words, for this family with nuisance ``mode``."""
         if mode == "fixed" and self.fixed_loss:
             return self.fixed_loss
-        return self.loss or f"negative log-likelihood ({self.display or self.name.replace('_', ' ')})"
+        return self.loss or f"negative log-likelihood ({self.words})"
 
     def output_activations(self) -> dict[str, str]:
         """Parameter -> activation (a copy)."""
@@ -189,8 +197,9 @@ _builtin("beta", "BetaLikelihood", "unit", {"unit_interval": 1, "bounded": 1, WI
          {"mean": "sigmoid", "concentration": "softplus"}, nuisance=("concentration",))
 _builtin("exponential", "ExponentialLikelihood", "positive", {"positive": 0}, 1, {"rate": "softplus"})
 _builtin("gamma", "GammaLikelihood", "positive", {"positive": 1}, 2, {"mean": "softplus", "concentration": "softplus"},
-         nuisance=("concentration",), display="Gamma")
-_builtin("lognormal", "LogNormalLikelihood", "positive", {"positive": 2}, 2, _LOC_SCALE, nuisance=("scale",))
+         nuisance=("concentration",), display="Gamma", excludes_zero=True)
+_builtin("lognormal", "LogNormalLikelihood", "positive", {"positive": 2}, 2, _LOC_SCALE, nuisance=("scale",),
+         excludes_zero=True)
 _builtin("gaussian", "GaussianLikelihood", "real", {"positive": 3, "real": 0}, 2, _LOC_SCALE, nuisance=("scale",),
          options={"optimal_sigma": False}, display="Gaussian", fixed_loss="mse")
 _builtin("laplace", "LaplaceLikelihood", "real", {"real": 1}, 2, _LOC_SCALE, nuisance=("scale",), display="Laplace",

@@ -118,7 +118,7 @@ def _why(g: _Group, sel, values, cache: dict) -> str:
         return f"{g.support} data: no sample to fit, default family."
     key = (id(sel), sel.chosen, id(values) if sel.chosen else None)
     if key not in cache:
-        cache[key] = sel_mod.rationale(g.support, values, sel)
+        cache[key] = sel_mod.rationale(g.support, values, sel, g.detail)
     return cache[key]
 
 

@@ -45,7 +45,10 @@ def candidates(support: str, detail: dict) -> list[str]:
     """Families allowed for a support, simplest first (empty for left-out supports)."""
     if support == "bounded_integer" and detail.get("high", 0) - detail.get("low", 0) + 1 > WIDE_LEVELS:
         support = families.WIDE_INTEGER
-    return families.candidates(support)
+    names = families.candidates(support)
+    if detail.get("zeros"):  # exact zeros (counted over every row): a family must be able to score them
+        names = [n for n in names if not families.family(n).excludes_zero]
+    return names
 
 
 def lattice_step(support: str, detail: dict) -> float:
@@ -394,10 +397,13 @@ def _predicted_zero(fit: FamilyScore | None, mean: float) -> float:
     return float(np.exp(-fit.params.get("rate", mean)))
 
 
-def rationale(support: str, values, sel: Selection) -> str:
+def rationale(support: str, values, sel: Selection, detail: dict | None = None) -> str:
     """One sentence naming the statistics that decided the choice."""
     x = np.asarray(values, dtype=np.float64).ravel()
-    head = f"{support.replace('_', ' ')} data ({_support_statistic(support, x, sel)})"
+    head = f"{support.replace('_', ' ')} data ({_support_statistic(support, x, sel)}"
+    left = [families.family(n).words for n in families.candidates(support)
+            if (detail or {}).get("zeros") and families.family(n).excludes_zero]
+    head += f"; exact zeros, which {' and '.join(left)} cannot score: not tried)" if left else ")"
     if not sel.ranked or sel.chosen is None:
         return head + "."
     chosen = sel.get(sel.chosen)

@@ -155,7 +155,9 @@ def _continuous_support(v: _View) -> tuple[str, dict]:
     if flat is not None:
         return "bounded", {"low": flat[0], "high": flat[1], **step}
     if v.min >= 0 and v.mean > 0 and v.std >= POSITIVE_CV * v.mean:
-        return "positive", {"low": 0.0, **step}
+        # exact zeros (the profile's minimum, not a sample's) that no dequantisation moves off 0
+        zeros = {"zeros": True} if v.min == 0 and not v.grid_step else {}
+        return "positive", {"low": 0.0, **step, **zeros}
     return "real", step
 
 

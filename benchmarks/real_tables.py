@@ -218,6 +218,18 @@ def losses(results: list[dict], frames: dict) -> list[str]:
     return out
 
 
+def _commit() -> str:
+    """The code that produced the figures: the repository's short commit (``+`` if files were edited)."""
+    import subprocess
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                              text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+" if git("status", "--porcelain", "--untracked-files=no", "autolik") else "")
+
+
 def markdown(results: list[dict], command: str, which: str, frames: dict | None = None,
              rerun: list[str] | None = None) -> str:
     import torch
@@ -231,7 +243,8 @@ def markdown(results: list[dict], command: str, which: str, frames: dict | None 
         *([f"Rerun with `--only` after an analyser change that altered their picks: {', '.join(rerun)}; "
            "every other table is the previous run of the same command from its `--cache` (its pick did "
            "not change, nor did its runner-up).", ""] if rerun else []),
-        f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}. "
+        f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}; "
+        f"autolik at commit {_commit()}. "
         "Each table: `autolik.compare(path, candidates='auto', seed=0)` with its defaults (same split, "
         "architecture and optimisation steps for every candidate). Figures are held-out IWAE negative "
         "log-likelihood per sample (row), nats, in the data's units: a mass on discrete columns (continuous "

@@ -40,7 +40,7 @@ class FeatureProfile:
     kurtosis: float = float("nan")  # excess kurtosis
     zero_fraction: float = float("nan")
     is_integer: bool = False
-    n_distinct: int = 0
+    n_distinct: int = 0  # exact up to the cap (4096); cap + 1 when distinct_over_cap ("more than 4096")
     distinct_over_cap: bool = False
     distinct_values: list | None = None  # sorted, when not over the cap and small (<= 64)
     grid_step: float | None = None  # lattice step (e.g. 1/255) when values sit on a grid

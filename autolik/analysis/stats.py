@@ -37,7 +37,9 @@ class PartialStats:
         integer: every finite value is an integer. increasing / decreasing: strictly monotone rows.
         first, last: the first and last row's values (for merging monotonicity).
         distinct: per feature, the sorted finite distinct values (float64), or None once over ``cap``.
-        n_distinct_seen: distinct count (exact while tracked; a lower bound once over the cap).
+        n_distinct_seen: distinct count (exact while tracked; ``cap + 1`` once over the cap: how many
+            values were seen before the set was dropped depends on the chunking, so that count is
+            not kept, and summaries of any split of the rows merge to the same value).
     """
 
     def __init__(self, n_features: int, cap: int = CAP):
@@ -131,7 +133,7 @@ class PartialStats:
         for j in range(self.n_features):
             u, v = self.distinct[j], b.distinct[j]
             if u is None or v is None:
-                self.n_distinct_seen[j] = max(self.n_distinct_seen[j], b.n_distinct_seen[j])
+                self.n_distinct_seen[j] = self.cap + 1
                 self.distinct[j] = None
                 continue
             if v is u or v.size == 0:
@@ -139,7 +141,7 @@ class PartialStats:
             w = _union(u, v) if u.size else v
             if len(w) == len(u):
                 continue  # nothing new: keep the same object (its lattice entry stays cached)
-            self.n_distinct_seen[j] = len(w)
+            self.n_distinct_seen[j] = min(len(w), self.cap + 1)
             self.distinct[j] = w if len(w) <= self.cap else None
 
     # ------------------------------------------------------------------ derived values

@@ -76,7 +76,7 @@ def _table(prof, rec) -> list[str]:
             sd = f.variance ** 0.5 if f.variance == f.variance and f.variance >= 0 else float("nan")
             rows.append((str(f.name), f.support, (c.likelihood if c and c.used else "(left out)"),
                          f"{f.missing_fraction:.1%}", _num(f.min), _num(f.max), _num(f.mean), _num(sd),
-                         f">{f.n_distinct}" if f.distinct_over_cap else str(f.n_distinct)))
+                         f">{f.n_distinct - 1}" if f.distinct_over_cap else str(f.n_distinct)))
     else:
         groups: dict[tuple, list[int]] = {}
         for j, f in enumerate(prof.features):

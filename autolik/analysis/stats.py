@@ -92,6 +92,17 @@ class PartialStats:
         out.distinct = list(self.distinct)
         return out._absorb(other)
 
+    def __getstate__(self) -> dict:
+        """Pickled without the lattice cache: it only speeds up this process's next chunk, and
+        what a worker process or a torch.distributed rank sends should be the statistics alone."""
+        state = dict(vars(self))
+        state.pop("_lattice", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lattice = {}
+
     # ------------------------------------------------------------------ merging
     def _absorb(self, b: "PartialStats", distinct: bool = True) -> "PartialStats":
         a = self
@@ -189,6 +200,32 @@ class PartialStats:
             else:
                 out.append(grid_step(u, integer=bool(self.integer[j]), eps=self.eps))
         return out
+
+
+def merge_all(parts) -> PartialStats:
+    """Statistics of the union of the row sets summarised by ``parts``, in the order given.
+
+    The order is the rows' order (shard 0 first, or rank 0 first: a torch.distributed job passes
+    the list gathered from all ranks); only the monotone flags depend on it. The result equals
+    one pass over all the rows exactly for counts, min/max, integer and monotone flags and
+    distinct sets (``cap + 1`` beyond the cap), and to float64 rounding of the pairwise merges
+    for the moments. The parts are left unchanged; parts with no rows are skipped.
+
+    Raises:
+        ValueError: no parts, or parts with different numbers of features or distinct caps.
+    """
+    parts = list(parts)
+    if not parts:
+        raise ValueError("merge_all needs at least one PartialStats")
+    d, cap = parts[0].n_features, parts[0].cap
+    for p in parts:
+        if (p.n_features, p.cap) != (d, cap):
+            raise ValueError(f"cannot merge statistics of {d} features (cap {cap}) with {p.n_features} features "
+                             f"(cap {p.cap}); every part must summarise the same columns")
+    acc = PartialStats(d, cap)
+    for p in parts:
+        acc._absorb(p)
+    return acc
 
 
 def _union(u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from autolik.errors import UsageError
 MAX_ROWS = 40  # beyond this many features, the table groups rows by support and family
 
 
-def _profile(file: str, key: str | None, sample_rows: int, quiet: bool = False):
+def _profile(file: str, key: str | None, sample_rows: int, quiet: bool = False, workers: int = 1):
     from autolik.analysis.profile import CHUNK_BYTES, profile
     from autolik.analysis.support import assign_supports
     from autolik.io import load
@@ -29,7 +29,8 @@ def _profile(file: str, key: str | None, sample_rows: int, quiet: bool = False):
     size = nbytes(ds.data)
     meter = Meter(size, "profiling", 1e9, "GB", quiet=quiet or size <= 4 * CHUNK_BYTES)  # a bar only for big files
     try:
-        prof = profile(ds, sample_rows=sample_rows, progress=lambda done, n: meter.update(size * done / n))
+        prof = profile(ds, sample_rows=sample_rows, workers=workers,
+                       progress=lambda done, n: meter.update(size * done / n))
     finally:
         meter.close()
     assign_supports(prof)
@@ -126,15 +127,21 @@ def summary_lines(prof, rec) -> list[str]:
               help="Rows sampled for the quick likelihood fits.")
 @click.option("--force", is_flag=True, help="Replace an existing --plot file.")
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr (drawn only for files over 256 MB).")
-def inspect_command(file, key, as_json, plot, sample_rows, force, quiet):
+@click.option("--workers", default="1", show_default=True, metavar="N",
+              help="Processes that profile contiguous shards of the rows, merged exactly; 0 or 'auto': every core. "
+                   "Text and sparse files are parsed in this process.")
+def inspect_command(file, key, as_json, plot, sample_rows, force, quiet, workers):
     """Profile FILE (.npy, .npz, .csv, .tsv, .parquet) and recommend a decoder likelihood."""
+    from autolik.analysis.shards import worker_count
+
     if sample_rows < 10:
         raise UsageError(f"--sample-rows must be at least 10, got {sample_rows}")
+    workers = worker_count(workers, "--workers")
     if plot is not None:
         check_output(plot, force, inputs=[file], suffixes=(".png",), flag="--plot")
     from autolik.analysis.recommend import recommend
 
-    prof = _profile(file, key, sample_rows, quiet)
+    prof = _profile(file, key, sample_rows, quiet, workers)
     rec = recommend(prof)
     if plot is not None:
         from autolik.plots.inspect import plot_inspect

@@ -300,6 +300,50 @@ def test_workers_with_long_chunks(tmp_path, pools):
     assert pools == [2]
 
 
+RANK = """if True:
+    import pickle, sys
+    import torch.distributed as dist
+    from autolik.analysis.distributed import distributed_inspect
+    rank, store, data, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
+    prof = distributed_inspect(data, chunk_rows=300, sample_rows=800)
+    dist.destroy_process_group()
+    with open(out, "wb") as fh:
+        pickle.dump(prof, fh)
+"""
+
+
+def test_torch_distributed_ranks_gather_the_same_profile(mixed32, tmp_path):
+    """Two gloo ranks, each summarising its half of the rows of the memmap: both end with the single pass's profile."""
+    pytest.importorskip("torch.distributed")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from autolik.analysis.support import assign_supports
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    outs = [tmp_path / f"rank{r}.pkl" for r in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", RANK, str(r), str(tmp_path / "store"), str(mixed32), str(o)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r, o in enumerate(outs)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    a = profile(mixed32, chunk_rows=ROWS, sample_rows=SAMPLE)
+    assign_supports(a)
+    for out in outs:
+        with open(out, "rb") as fh:
+            assert_same_profile(a, pickle.load(fh))
+
+
+def test_rank_rows_cut_whole_chunks():
+    from autolik.analysis.distributed import rank_rows
+
+    assert [rank_rows(N, r, 2, ROWS) for r in range(2)] == [(0, 1500), (1500, N)]
+    assert [rank_rows(5, r, 3, 10) for r in range(3)] == [(0, 0), (0, 5), (5, 5)]  # one chunk, three ranks
+
+
 # --------------------------------------------------------------------------- the pieces
 
 

@@ -103,41 +103,52 @@ def chunks_between(grid: list[int], start: int, stop: int) -> list[int]:
 # --------------------------------------------------------------------------- one process
 
 
-def stream_stats(x: np.ndarray, bounds: list[int], cap: int = CAP, threads: int = 1, on_chunk=None) -> PartialStats:
+def stream_stats(x: np.ndarray, bounds: list[int], cap: int = CAP, threads: int = 1, on_chunk=None,
+                 hint: PartialStats | None = None) -> PartialStats:
     """Statistics of rows ``bounds[0]:bounds[-1]`` of x, one chunk per pair of consecutive bounds.
 
-    With ``threads`` >= 2 each chunk's fused pass is split between threads and runs while this
-    thread finishes the previous chunk. ``on_chunk(r0, rows)`` is called with each chunk's first
-    row and its rows once they are summarised (to copy sample rows, release pages, report progress).
+    Each chunk's pass is hinted by the rows summarised before it (checks they settled are skipped:
+    features over the distinct cap or not integer; values on a known lattice are tested, not
+    sorted). With ``threads`` >= 2 each chunk's fused pass is split between threads and runs while
+    this thread finishes the previous chunk. ``on_chunk(r0, rows)`` is called with each chunk's
+    first row and its rows once they are summarised (to copy sample rows, release pages, report
+    progress).
+
+    ``hint``: statistics of other rows that the result will be merged after (in a process pool,
+    the data's first chunk): they hint the passes too, so the result's distinct sets hold only
+    the values new to them, and the result is exact only merged after ``hint`` (as the single
+    pass merges every chunk into the statistics that hinted it).
     """
     acc = PartialStats(x.shape[1], cap)
+    # what hints each chunk: the hint's rows and this range's so far (the result alone without a hint)
+    seen = acc if hint is None else hint.merge(PartialStats(x.shape[1], cap))
     spans = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
     threads = max(1, min(int(threads), len(spans)))
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
 
-    def finish(r0: int, job: ChunkPass) -> None:
-        acc._absorb(job.finish())
+    def absorb(r0: int, st: PartialStats, rows: np.ndarray) -> None:
+        acc._absorb(st)
+        if seen is not acc:
+            seen._absorb(st)
         if on_chunk is not None:
-            on_chunk(r0, job.x)
+            on_chunk(r0, rows)
 
     try:
         pending = None
         for i, (r0, r1) in enumerate(spans):
-            if i == 0:  # nothing to overlap; the first chunk's hints serve all others
-                acc._absorb(_first_chunk(x[r0:r1], cap, pool, threads))
-                if on_chunk is not None:
-                    on_chunk(r0, x[r0:r1])
+            if i == 0 and hint is None:  # nothing to overlap; the first chunk's hints serve all others
+                absorb(r0, _first_chunk(x[r0:r1], cap, pool, threads), x[r0:r1])
                 continue
             # with threads, the fused pass over this chunk runs while this thread finishes the last
-            job = ChunkPass(x[r0:r1], acc).start(pool, threads)
+            job = ChunkPass(x[r0:r1], seen).start(pool, threads)
             if pending is not None:
-                finish(*pending)
+                absorb(pending[0], pending[1].finish(), pending[1].x)
             pending = (r0, job)
             if pool is None:
-                finish(*pending)
+                absorb(r0, job.finish(), job.x)
                 pending = None
         if pending is not None:
-            finish(*pending)
+            absorb(pending[0], pending[1].finish(), pending[1].x)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -198,22 +209,40 @@ def can_share(x: np.ndarray) -> bool:
 
 def parallel_stats(x: np.ndarray, grid: list[int], workers: int, cap: int = CAP, threads: int = 1,
                    progress=None) -> PartialStats:
-    """Statistics of all rows of x by ``workers`` processes, each summarising shards of whole
-    chunks of ``grid``; merged in shard order (the fold of ``merge_all``, as each shard arrives).
+    """Statistics of all rows of x by ``workers`` processes, this one included.
 
-    ``progress(rows_done, n_rows)`` is called as shards are merged.
+    This process summarises the grid's first chunk, whose statistics hint every shard's pass (as
+    the single pass's first chunk hints the chunks after it). Shards of whole chunks then go to
+    ``workers - 1`` started processes, and this one takes shard 0 and afterwards, from the last,
+    any shard no worker has begun (a worker starts ~0.5 s late: 'spawn' imports numpy and
+    autolik). The summaries are merged in row order (the fold of ``merge_all``);
+    ``progress(rows_done, n_rows)`` is called as they are.
     """
+    from autolik.io import release_rows
+
+    def here(bounds: list[int], head: PartialStats) -> PartialStats:
+        return stream_stats(x, bounds, cap, threads, lambda r0, rows: release_rows(x, r0, r0 + len(rows)), head)
+
     cuts = sorted(set(split_grid(grid, SHARDS_PER_WORKER * workers)))
-    acc = PartialStats(x.shape[1], cap)
+    spans = [chunks_between(grid, max(a, grid[1]), b) for a, b in zip(cuts, cuts[1:])]
     with _row_source(x) as source:
-        tasks = [(source, chunks_between(grid, a, b), cap, threads) for a, b in zip(cuts, cuts[1:])]
-        pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_ignore_interrupts)
+        pool = ProcessPoolExecutor(max(1, min(workers - 1, len(spans) - 1)),
+                                   mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts)
         try:
-            for task, st in zip(tasks, pool.map(_shard, tasks)):
-                acc._absorb(st)
+            for _ in range(pool._max_workers):  # the workers start while this process reads the first chunk
+                pool.submit(_ready)
+            head = stream_stats(x, grid[:2], cap, threads)
+            jobs = [None] + [pool.submit(_shard, (source, bounds, cap, threads, head)) for bounds in spans[1:]]
+            done = {0: here(spans[0], head)}
+            for i in range(len(jobs) - 1, 0, -1):
+                if jobs[i].cancel():  # not begun by any worker: summarised here instead
+                    done[i] = here(spans[i], head)
+            acc = PartialStats(x.shape[1], cap)
+            acc._absorb(head)
+            for i, bounds in enumerate(spans):
+                acc._absorb(done[i] if i in done else jobs[i].result())
                 if progress is not None:
-                    progress(task[1][-1], grid[-1])
+                    progress(bounds[-1], grid[-1])
         except BrokenProcessPool as e:
             raise AutolikError(f"a profiling worker process stopped ({e}); retry with workers=1 (--workers 1). "
                                "A script that asks for workers must guard its entry point with "
@@ -221,6 +250,10 @@ def parallel_stats(x: np.ndarray, grid: list[int], workers: int, cap: int = CAP,
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     return acc
+
+
+def _ready() -> None:
+    """A no-op: submitted once per worker so that the pool starts them early."""
 
 
 def _ignore_interrupts() -> None:
@@ -254,14 +287,15 @@ def _row_source(x: np.ndarray):
 
 
 def _shard(task: tuple) -> PartialStats:
-    """One shard's statistics, in a worker: map its rows, stream them chunk by chunk, drop the pages."""
+    """One shard's statistics, in a worker: map its rows, stream them chunk by chunk (hinted by the
+    first chunk's statistics, ``head``), drop the pages."""
     from autolik.io import release_rows
 
-    source, bounds, cap, threads = task
+    source, bounds, cap, threads, head = task
     x, shm = _open_rows(source, bounds[0], bounds[-1])
     try:
         local = [b - bounds[0] for b in bounds]
-        return stream_stats(x, local, cap, threads, lambda r0, rows: release_rows(x, r0, r0 + len(rows)))
+        return stream_stats(x, local, cap, threads, lambda r0, rows: release_rows(x, r0, r0 + len(rows)), head)
     finally:
         del x
         if shm is not None:

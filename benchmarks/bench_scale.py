@@ -3,27 +3,29 @@ float32 .npy with 1 and 2 worker processes. (Training part, DDP with torchrun: a
 
 Usage::
 
-    python benchmarks/bench_scale.py [--mb 400] [--repeats 3] [--dir DIR]
+    python benchmarks/bench_scale.py [--mb 400 [1200 ...]] [--repeats 3] [--dir DIR]
 
-Writes a float32 .npy of about --mb MB into a temporary directory (rows x 1,000 columns: 400
+For each size, writes a float32 .npy of about that many MB into a temporary directory (rows x 1,000 columns: 400
 Gaussian, 300 Poisson counts stored as floats, 150 uniform [0,1], 150 on the 1/255 grid, as
 bench_inspect.py), profiles it (``autolik.analysis.profile.profile``: the streaming statistics,
 without the support classes and the recommendation) in this one process, alternating:
 
 * 1 process, 1 thread (``workers=1, threads=1``);
 * 1 process, its default threads (``workers=1``: the usable cores, up to 2);
-* 2 worker processes of 1 thread each (``workers=2``: the default threads shared out), timed
-  with their start ('spawn') and the merge of their shards.
+* 2 processes of 1 thread each (``workers=2``: this one and one started worker; the default
+  threads shared out), timed with the worker's start ('spawn') and the merge of the shards.
 
 Each is timed ``--repeats`` times after one warm-up run (the file is in the page cache, as it is
-right after it was written); the best run counts. Speed-ups are ratios against the 1-process runs
-measured in the same process. The file is deleted afterwards. Results go to
-benchmarks/results/bench_scale.md; a section from the training part, when present, is kept.
+right after it was written); the best run counts, and its CPU seconds (this process and its
+workers) are reported beside it. Speed-ups are ratios against the 1-process runs measured in the
+same process. Each file is deleted afterwards. Results go to benchmarks/results/bench_scale.md;
+a section from the training part, when present, is kept.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -40,7 +42,7 @@ N_FEATURES = 1000
 RUNS = (  # (label, workers, threads); threads None: the default for that many workers
     ("1 process, 1 thread", 1, 1),
     ("1 process, default threads", 1, None),
-    ("2 worker processes, 1 thread each", 2, None),
+    ("2 processes, 1 thread each", 2, None),
 )
 TRAINING_MARK = "## Training part"
 TRAINING_PLACEHOLDER = f"""{TRAINING_MARK}: DDP with torchrun (to be added)
@@ -68,18 +70,25 @@ def make_file(path: Path, mb: float, seed: int = 0) -> tuple[int, int]:
     return n, N_FEATURES
 
 
-def time_profile(path: Path, workers: int, threads: int | None) -> float:
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished workers."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def time_profile(path: Path, workers: int, threads: int | None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one profile of ``path``."""
     from autolik.analysis.profile import profile
 
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     prof = profile(path, workers=workers, threads=threads)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     assert prof.n_features == N_FEATURES
-    return seconds
+    return seconds, cpu
 
 
 def analyser_part(path: Path, repeats: int) -> dict:
-    """Best seconds per run kind (after one warm-up each), runs alternated."""
+    """Per run kind, the (wall, CPU) seconds of each repeat (after one warm-up each), kinds alternated."""
     for _, w, t in RUNS:
         time_profile(path, w, t)  # warm-up: page cache, imports, the first spawn
     times = {label: [] for label, _, _ in RUNS}
@@ -89,41 +98,46 @@ def analyser_part(path: Path, repeats: int) -> dict:
     return times
 
 
-def report(times: dict, n: int, d: int, size_mb: float, args) -> list[str]:
+def header(args, loads: list[float]) -> list[str]:
     from autolik.analysis.kernel import backend
-    from autolik.analysis.shards import thread_count, usable_cores
+    from autolik.analysis.shards import usable_cores
 
-    best = {k: min(v) for k, v in times.items()}
-    one_thread, one_default, two = (best[label] for label, _, _ in RUNS)
-    cores = usable_cores(os.cpu_count() or 1)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines = [
+    sizes = " ".join(f"{mb:g}" for mb in args.mb)
+    return [
         "# bench_scale", "",
         "## Analyser part: the profile across processes", "",
-        f"`python benchmarks/bench_scale.py --mb {args.mb:g} --repeats {args.repeats}` on a machine with "
-        f"{os.cpu_count()} CPU(s), {cores} usable by this process, shared with other work (1-minute load "
-        f"average {load:.1f} when the table was written). File: {n:,} x {d:,} float32 = {size_mb:.0f} MB, "
-        f"memory-mapped and in the page cache; `profile()` only (statistics, row sample, one-hot check; no "
-        f"support classes or recommendation); {backend()} kernel. Best of {args.repeats} runs after a warm-up, "
-        "the kinds alternated in one process; the 2-process time includes starting the workers ('spawn') "
-        "and merging their shards.", "",
-        "| run | processes x threads | seconds | rows/s | MB/s | speed-up vs 1 process, 1 thread "
+        f"`python benchmarks/bench_scale.py --mb {sizes} --repeats {args.repeats}` on a machine with "
+        f"{os.cpu_count()} CPU(s), {usable_cores(os.cpu_count() or 1)} usable by this process, shared with other "
+        f"work (1-minute load average {min(loads):.1f}-{max(loads):.1f} while it ran). A float32 file of 1,000 "
+        "columns per size, memory-mapped and in the page cache; `profile()` only (statistics, row sample, one-hot "
+        f"check; no support classes or recommendation); {backend()} kernel. Best of {args.repeats} runs after a "
+        "warm-up, the kinds alternated in one process. The 2-process runs are this process and one started "
+        "worker ('spawn', started while this process reads the first chunk); their time includes the start "
+        "and the merge, their CPU seconds the worker's.", "",
+        "| file | run | processes x threads | seconds | CPU s | rows/s | MB/s | speed-up vs 1 process, 1 thread "
         "| vs 1 process, default threads |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+
+
+def rows_of_table(times: dict, n: int, d: int, size_mb: float) -> list[str]:
+    from autolik.analysis.shards import thread_count
+
+    best = {k: min(v) for k, v in times.items()}
+    one_thread, one_default = best[RUNS[0][0]][0], best[RUNS[1][0]][0]
+    lines = []
     for label, w, t in RUNS:
-        s = best[label]
-        threads = thread_count(t, w)
-        lines.append(f"| {label} | {w} x {threads} | {s:.2f} | {n / s:,.0f} | {size_mb / s:,.0f} | "
-                     f"{one_thread / s:.2f}x | {one_default / s:.2f}x |")
-    lines += ["", f"Speed-up of 2 worker processes: **{one_thread / two:.2f}x** against one process on one "
-              f"thread (1 core -> 2 cores), **{one_default / two:.2f}x** against one process with its default "
-              f"{thread_count(None, 1)} threads (2 cores either way: the fused pass is already split between "
-              "threads; the processes also split the per-chunk work the threads leave to one thread: central "
-              "moments, monotonicity, distinct sets).", "",
-              "All runs (seconds): " + "; ".join(f"{k}: " + ", ".join(f"{s:.2f}" for s in v) for k, v in times.items()),
-              ""]
+        s, cpu = best[label]
+        lines.append(f"| {n:,} x {d:,} ({size_mb:,.0f} MB) | {label} | {w} x {thread_count(t, w)} | {s:.2f} | "
+                     f"{cpu:.2f} | {n / s:,.0f} | {size_mb / s:,.0f} | {one_thread / s:.2f}x | {one_default / s:.2f}x |")
     return lines
+
+
+def footer(all_times: dict) -> list[str]:
+    lines = ["", "All runs (wall seconds):"]
+    for size, times in all_times.items():
+        lines.append(f"* {size}: " + "; ".join(f"{k}: " + ", ".join(f"{s:.2f}" for s, _ in v) for k, v in times.items()))
+    return lines + [""]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -149,20 +163,26 @@ def write_results(analyser: list[str], training: list[str] | None) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mb", type=float, default=400.0, help="size of the generated .npy (MB)")
+    ap.add_argument("--mb", type=float, nargs="+", default=[400.0], help="sizes of the generated .npy files (MB)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--dir", default=None, help="where to write the temporary file (default: the system's temp dir)")
+    ap.add_argument("--dir", default=None, help="where to write the temporary files (default: the system's temp dir)")
     args = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="autolik_bench_scale_", dir=args.dir))
-    try:
-        path = tmp / "scale.npy"
-        print(f"writing ~{args.mb:g} MB ...", file=sys.stderr)
-        n, d = make_file(path, args.mb)
-        size_mb = path.stat().st_size / 1e6
-        times = analyser_part(path, args.repeats)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    lines = report(times, n, d, size_mb, args)
+    table, all_times, loads = [], {}, []
+    for mb in args.mb:
+        tmp = Path(tempfile.mkdtemp(prefix="autolik_bench_scale_", dir=args.dir))
+        try:
+            path = tmp / "scale.npy"
+            print(f"writing ~{mb:g} MB ...", file=sys.stderr)
+            n, d = make_file(path, mb)
+            size_mb = path.stat().st_size / 1e6
+            loads.append(os.getloadavg()[0])
+            times = analyser_part(path, args.repeats)
+            loads.append(os.getloadavg()[0])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        table += rows_of_table(times, n, d, size_mb)
+        all_times[f"{size_mb:,.0f} MB"] = times
+    lines = header(args, loads) + table + footer(all_times)
     write_results(lines, training_part(args))
     print("\n".join(lines))
 

@@ -86,14 +86,17 @@ def _close(a, b) -> bool:
     return a == b
 
 
-def test_workers_give_the_same_report(tmp_path):
-    """Two worker processes (two shards of a 20,000-row file: a short first chunk and the rest)."""
+def test_workers_give_the_same_report(tmp_path, monkeypatch):
+    """Two processes share a 20,000-row file (chunks shrunk to 16 kB so that there are shards to share)."""
+    from autolik.analysis import profile as P
+
+    monkeypatch.setattr(P, "CHUNK_BYTES", 1 << 14)
     path = tmp_path / "w.npy"
     np.save(path, np.column_stack([RNG.poisson(3, (20000, 2)), RNG.normal(size=20000)]).astype(np.float32))
-    one, two = run(path, "--json"), run(path, "--json", "--workers", "2")
+    one, two = run(path, "--json", "--quiet"), run(path, "--json", "--quiet", "--workers", "2")
     assert one.exit_code == 0 and two.exit_code == 0, two.output
     assert _close(json.loads(one.output), json.loads(two.output))
-    assert run(path, "--json", "--workers", "auto").exit_code == 0
+    assert run(path, "--json", "--quiet", "--workers", "auto").exit_code == 0
 
 
 @pytest.mark.parametrize("value", ["-1", "abc", "1.5", ""])

@@ -87,6 +87,7 @@ CHUNK_BYTES = 64 << 20
 MAX_DISTINCT_VALUES = 64
 SAMPLE_BYTES = 256 << 20  # the float64 row sample stays under this (5000 rows up to 6,710 features)
 MIN_SAMPLE_ROWS = 1000
+MIN_SHARED_CHUNKS = 2  # chunks after the first below which starting a worker (~0.3 s) cannot pay
 
 
 def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, seed: int = 0,
@@ -102,10 +103,11 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
         seed: seed of the row sample.
         workers: processes that summarise contiguous shards of whole chunks, merged in order
             (:mod:`autolik.analysis.shards`); 1 (default): this process only; 0 or ``"auto"``:
-            ``os.cpu_count()``. The profile is the single pass's: exactly, but for the moments'
-            float64 rounding (~1e-15 relative). Workers map a ``.npy`` file themselves; an array in
-            memory (and a parsed CSV) is copied once into shared memory; sparse data and
-            Fortran-ordered files stay in this process.
+            ``os.cpu_count()``. This process is one of them (``workers - 1`` are started). The
+            profile is the single pass's: exactly, but for the moments' float64 rounding (~1e-15
+            relative). Workers map a ``.npy`` file themselves; an array in memory (and a parsed
+            CSV) is copied once into shared memory. Data of fewer than MIN_SHARED_CHUNKS chunks
+            after the first (~128 MB), sparse data and Fortran-ordered files stay in this process.
         threads: threads per process for the fused pass (default: the usable cores, up to 2,
             shared out between the workers). With two or more, each chunk's pass is split between
             them and runs while the previous chunk is finished; again only float rounding changes.
@@ -127,7 +129,7 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
         return _finish_profile(ds, sparse_stats(x, CAP), rows_of(x, idx), idx, rows, progress)
     grid = chunk_grid(n, rows)
     n_threads = thread_count(threads, n_workers)
-    if n_workers > 1 and len(grid) > 2 and can_share(x):
+    if n_workers > 1 and len(grid) - 2 >= MIN_SHARED_CHUNKS and can_share(x):
         acc = parallel_stats(x, grid, n_workers, CAP, n_threads, progress)
         return _finish_profile(ds, acc, rows_of(x, idx), idx, rows)
     sample = np.empty((len(idx), d), np.float64)

@@ -248,7 +248,8 @@ def parallel_stats(x: np.ndarray, grid: list[int], workers: int, cap: int = CAP,
                                "A script that asks for workers must guard its entry point with "
                                "if __name__ == '__main__':") from None
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # every result is in (or the call failed): a worker still starting up exits by itself
+            pool.shutdown(wait=False, cancel_futures=True)
     return acc
 
 

@@ -3,8 +3,10 @@
 A :class:`PartialStats` summarises rows of an (n_samples, n_features) array: counts of finite,
 NaN and +-inf values, min/max, mean and central moment sums up to order 4, zeros, whether every
 value is an integer, strict monotonicity, and the distinct values of each feature (exact up to a
-cap, then flagged). Two summaries of disjoint row sets merge exactly (``a.merge(b)``), so chunks of
-a memory-mapped file, or workers, combine into the statistics of the whole array.
+cap, then flagged). Two summaries of disjoint row sets merge exactly (``a.merge(b)``; a list of them
+in row order: :func:`merge_all`), so chunks of a memory-mapped file, worker processes or
+torch.distributed ranks combine into the statistics of the whole array; they pickle without their
+per-process cache.
 
 Moments merge with the pairwise formulas of Chan, Golub & LeVeque (1979), "Updating formulae and a
 pairwise algorithm for computing sample variances", extended to third and fourth order by Pebay

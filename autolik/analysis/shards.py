@@ -220,18 +220,19 @@ def parallel_stats(x: np.ndarray, grid: list[int], workers: int, cap: int = CAP,
     """
     from autolik.io import release_rows
 
-    def here(bounds: list[int], head: PartialStats) -> PartialStats:
+    def here(bounds: list[int], head: PartialStats | None) -> PartialStats:
         return stream_stats(x, bounds, cap, threads, lambda r0, rows: release_rows(x, r0, r0 + len(rows)), head)
 
     cuts = sorted(set(split_grid(grid, SHARDS_PER_WORKER * workers)))
     spans = [chunks_between(grid, max(a, grid[1]), b) for a, b in zip(cuts, cuts[1:])]
+    started = max(1, min(workers - 1, len(spans) - 1))
     with _row_source(x) as source:
-        pool = ProcessPoolExecutor(max(1, min(workers - 1, len(spans) - 1)),
-                                   mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts)
+        pool = ProcessPoolExecutor(started, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_ignore_interrupts)
         try:
-            for _ in range(pool._max_workers):  # the workers start while this process reads the first chunk
+            for _ in range(started):  # the workers start while this process reads the first chunk
                 pool.submit(_ready)
-            head = stream_stats(x, grid[:2], cap, threads)
+            head = here(grid[:2], None)
             jobs = [None] + [pool.submit(_shard, (source, bounds, cap, threads, head)) for bounds in spans[1:]]
             done = {0: here(spans[0], head)}
             for i in range(len(jobs) - 1, 0, -1):

@@ -77,14 +77,19 @@ def cpu_seconds() -> float:
 
 
 def time_profile(path: Path, workers: int, threads: int | None) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one profile of ``path``."""
+    """(wall seconds, CPU seconds) of one profile of ``path``; the CPU seconds of a started
+    worker count once it has exited (profile() does not wait for it: this does, untimed)."""
+    import multiprocessing
+
     from autolik.analysis.profile import profile
 
     c0, t0 = cpu_seconds(), time.perf_counter()
     prof = profile(path, workers=workers, threads=threads)
-    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    seconds = time.perf_counter() - t0
+    while multiprocessing.active_children():  # joins the workers that have exited
+        time.sleep(0.01)
     assert prof.n_features == N_FEATURES
-    return seconds, cpu
+    return seconds, cpu_seconds() - c0
 
 
 def analyser_part(path: Path, repeats: int) -> dict:
@@ -98,7 +103,22 @@ def analyser_part(path: Path, repeats: int) -> dict:
     return times
 
 
-def header(args, loads: list[float]) -> list[str]:
+def idle_fraction(seconds: float = 1.0) -> float:
+    """The machine's idle CPU fraction over ``seconds`` (from /proc/stat; NaN elsewhere)."""
+    def read():
+        with open("/proc/stat") as fh:
+            v = [int(t) for t in fh.readline().split()[1:]]
+        return v[3] + v[4], sum(v)
+    try:
+        i0, t0 = read()
+        time.sleep(seconds)
+        i1, t1 = read()
+    except OSError:
+        return float("nan")
+    return (i1 - i0) / max(1, t1 - t0)
+
+
+def header(args, loads: list[float], idle: list[float]) -> list[str]:
     from autolik.analysis.kernel import backend
     from autolik.analysis.shards import usable_cores
 
@@ -108,15 +128,17 @@ def header(args, loads: list[float]) -> list[str]:
         "## Analyser part: the profile across processes", "",
         f"`python benchmarks/bench_scale.py --mb {sizes} --repeats {args.repeats}` on a machine with "
         f"{os.cpu_count()} CPU(s), {usable_cores(os.cpu_count() or 1)} usable by this process, shared with other "
-        f"work (1-minute load average {min(loads):.1f}-{max(loads):.1f} while it ran). A float32 file of 1,000 "
+        f"work (1-minute load average {min(loads):.1f}-{max(loads):.1f} while it ran; the machine's CPUs "
+        f"{min(idle):.0%}-{max(idle):.0%} idle in the second before each size's runs). A float32 file of 1,000 "
         "columns per size, memory-mapped and in the page cache; `profile()` only (statistics, row sample, one-hot "
         f"check; no support classes or recommendation); {backend()} kernel. Best of {args.repeats} runs after a "
         "warm-up, the kinds alternated in one process. The 2-process runs are this process and one started "
         "worker ('spawn', started while this process reads the first chunk); their time includes the start "
-        "and the merge, their CPU seconds the worker's.", "",
-        "| file | run | processes x threads | seconds | CPU s | rows/s | MB/s | speed-up vs 1 process, 1 thread "
-        "| vs 1 process, default threads |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "and the merge, their CPU seconds the worker's. Cores obtained = CPU seconds / wall seconds: what "
+        "the run actually got of the machine.", "",
+        "| file | run | processes x threads | seconds | CPU s | cores obtained (CPU s / s) | rows/s | MB/s "
+        "| speed-up vs 1 process, 1 thread | vs 1 process, default threads |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
 
@@ -126,10 +148,17 @@ def rows_of_table(times: dict, n: int, d: int, size_mb: float) -> list[str]:
     best = {k: min(v) for k, v in times.items()}
     one_thread, one_default = best[RUNS[0][0]][0], best[RUNS[1][0]][0]
     lines = []
+    from autolik.analysis.profile import CHUNK_BYTES, MIN_SHARED_CHUNKS
+    from autolik.analysis.shards import chunk_grid
+
+    shared = len(chunk_grid(n, CHUNK_BYTES // (d * 4))) - 2 >= MIN_SHARED_CHUNKS
     for label, w, t in RUNS:
         s, cpu = best[label]
+        if w > 1 and not shared:
+            label += " asked (too small to share: one process ran)"
         lines.append(f"| {n:,} x {d:,} ({size_mb:,.0f} MB) | {label} | {w} x {thread_count(t, w)} | {s:.2f} | "
-                     f"{cpu:.2f} | {n / s:,.0f} | {size_mb / s:,.0f} | {one_thread / s:.2f}x | {one_default / s:.2f}x |")
+                     f"{cpu:.2f} | {cpu / s:.2f} | {n / s:,.0f} | {size_mb / s:,.0f} | {one_thread / s:.2f}x | "
+                     f"{one_default / s:.2f}x |")
     return lines
 
 
@@ -167,7 +196,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dir", default=None, help="where to write the temporary files (default: the system's temp dir)")
     args = ap.parse_args(argv)
-    table, all_times, loads = [], {}, []
+    table, all_times, loads, idle = [], {}, [], []
     for mb in args.mb:
         tmp = Path(tempfile.mkdtemp(prefix="autolik_bench_scale_", dir=args.dir))
         try:
@@ -176,13 +205,14 @@ def main(argv=None) -> None:
             n, d = make_file(path, mb)
             size_mb = path.stat().st_size / 1e6
             loads.append(os.getloadavg()[0])
+            idle.append(idle_fraction())
             times = analyser_part(path, args.repeats)
             loads.append(os.getloadavg()[0])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         table += rows_of_table(times, n, d, size_mb)
         all_times[f"{size_mb:,.0f} MB"] = times
-    lines = header(args, loads) + table + footer(all_times)
+    lines = header(args, loads, idle) + table + footer(all_times)
     write_results(lines, training_part(args))
     print("\n".join(lines))
 

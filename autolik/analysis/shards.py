@@ -8,6 +8,8 @@ so every chunk is summed as the single pass sums it (float32 data is summed in f
 that start at the chunk's first row: any other cut changes the moments at ~1e-7), and only the
 pairwise merges of chunk summaries are associated differently (float64 rounding, ~1e-15).
 
+The calling process is one of the workers (:func:`parallel_stats`): it summarises the first
+chunk, whose statistics hint every shard, and takes the shards the started workers have not begun.
 A worker never receives the data pickled: a memory-mapped file is mapped again by each worker
 (its path and the byte offset of the rows, :func:`autolik.io.mapped_file`); an array in memory is
 copied once into shared memory that the workers map. Workers start with 'spawn', which is safe
@@ -160,7 +162,8 @@ def _first_chunk(x: np.ndarray, cap: int, pool, threads: int) -> PartialStats:
 
     A chunk is cheapest with hints from rows already summarised: features over the distinct cap
     or not integer skip those checks, and values on a known lattice are tested, not sorted. The
-    single pass gets its hints from the grid's short first chunk; a shard that starts mid-file
+    single pass gets its hints from the grid's short first chunk (and the shards of a process pool
+    from its statistics); a range that starts mid-file without them (a torch.distributed rank's)
     keeps the grid's long chunk (so its sums stay the single pass's) and takes hints from a look
     at its first PROBE_ROWS rows. The chunk's pass then lists only the values new to that look,
     so the look's distinct sets are merged back in (the look's rows are the chunk's own).

@@ -103,6 +103,25 @@ def analyser_part(path: Path, repeats: int) -> dict:
     return times
 
 
+def _burn(seconds: float) -> tuple[float, float]:
+    """Spin for ``seconds`` of CPU time; the wall clock at start and end."""
+    t0, c0 = time.time(), time.process_time()
+    while time.process_time() - c0 < seconds:
+        pass
+    return t0, time.time()
+
+
+def cores_available(seconds: float = 0.5) -> float:
+    """Cores two CPU-bound processes obtain together right now (2.0 on an idle 2-core machine):
+    their CPU seconds over the wall time from the first start to the last end."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_burn, [0.01, 0.01])  # started
+        spans = pool.map(_burn, [seconds, seconds])
+    return 2 * seconds / (max(e for _, e in spans) - min(s for s, _ in spans))
+
+
 def idle_fraction(seconds: float = 1.0) -> float:
     """The machine's idle CPU fraction over ``seconds`` (from /proc/stat; NaN elsewhere)."""
     def read():
@@ -118,7 +137,7 @@ def idle_fraction(seconds: float = 1.0) -> float:
     return (i1 - i0) / max(1, t1 - t0)
 
 
-def header(args, loads: list[float], idle: list[float]) -> list[str]:
+def header(args, loads: list[float], idle: list[float], cores: list[float]) -> list[str]:
     from autolik.analysis.kernel import backend
     from autolik.analysis.shards import usable_cores
 
@@ -129,7 +148,9 @@ def header(args, loads: list[float], idle: list[float]) -> list[str]:
         f"`python benchmarks/bench_scale.py --mb {sizes} --repeats {args.repeats}` on a machine with "
         f"{os.cpu_count()} CPU(s), {usable_cores(os.cpu_count() or 1)} usable by this process, shared with other "
         f"work (1-minute load average {min(loads):.1f}-{max(loads):.1f} while it ran; the machine's CPUs "
-        f"{min(idle):.0%}-{max(idle):.0%} idle in the second before each size's runs). A float32 file of 1,000 "
+        f"{min(idle):.0%}-{max(idle):.0%} idle in the second before each size's runs, and two CPU-bound "
+        f"processes started then obtained {min(cores):.2f}-{max(cores):.2f} cores together: the most a 2-process "
+        "run could use). A float32 file of 1,000 "
         "columns per size, memory-mapped and in the page cache; `profile()` only (statistics, row sample, one-hot "
         f"check; no support classes or recommendation); {backend()} kernel. Best of {args.repeats} runs after a "
         "warm-up, the kinds alternated in one process. The 2-process runs are this process and one started "
@@ -196,7 +217,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dir", default=None, help="where to write the temporary files (default: the system's temp dir)")
     args = ap.parse_args(argv)
-    table, all_times, loads, idle = [], {}, [], []
+    table, all_times, loads, idle, cores = [], {}, [], [], []
     for mb in args.mb:
         tmp = Path(tempfile.mkdtemp(prefix="autolik_bench_scale_", dir=args.dir))
         try:
@@ -206,13 +227,14 @@ def main(argv=None) -> None:
             size_mb = path.stat().st_size / 1e6
             loads.append(os.getloadavg()[0])
             idle.append(idle_fraction())
+            cores.append(cores_available())
             times = analyser_part(path, args.repeats)
             loads.append(os.getloadavg()[0])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         table += rows_of_table(times, n, d, size_mb)
         all_times[f"{size_mb:,.0f} MB"] = times
-    lines = header(args, loads, idle) + table + footer(all_times)
+    lines = header(args, loads, idle, cores) + table + footer(all_times)
     write_results(lines, training_part(args))
     print("\n".join(lines))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -240,21 +241,33 @@ def test_empty_shards_and_one_shard():
 # --------------------------------------------------------------------------- worker processes
 
 
+class Pools:
+    """What profile() did with processes: the sizes of the pools it started, and how many shards
+    this process summarised itself (it takes shards from the back while the workers start)."""
+
+    def __init__(self, monkeypatch, slow: float):
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.sizes, self.here = [], 0
+        real_init, real_stream = ProcessPoolExecutor.__init__, shards.stream_stats
+
+        def init(pool, max_workers=None, *args, **kwargs):
+            self.sizes.append(max_workers)
+            real_init(pool, max_workers, *args, **kwargs)
+
+        def stream(x, bounds, *args, **kwargs):  # only this process's calls: a worker imports its own
+            if kwargs.get("hint", args[3] if len(args) > 3 else None) is not None:
+                self.here += 1
+                time.sleep(slow)  # slow enough that the started workers take shards too
+            return real_stream(x, bounds, *args, **kwargs)
+
+        monkeypatch.setattr(ProcessPoolExecutor, "__init__", init)
+        monkeypatch.setattr(shards, "stream_stats", stream)
+
+
 @pytest.fixture
 def pools(monkeypatch):
-    """The sizes of the process pools profile() starts; the workers get every shard but the first
-    (this process takes shards no worker has begun, and on small test data it would take them all)."""
-    from concurrent.futures import Future, ProcessPoolExecutor
-
-    started, real = [], ProcessPoolExecutor.__init__
-
-    def init(self, max_workers=None, *args, **kwargs):
-        started.append(max_workers)
-        real(self, max_workers, *args, **kwargs)
-
-    monkeypatch.setattr(ProcessPoolExecutor, "__init__", init)
-    monkeypatch.setattr(Future, "cancel", lambda self: False)
-    return started
+    return Pools(monkeypatch, slow=0.3)
 
 
 @pytest.fixture(scope="module")
@@ -267,10 +280,16 @@ def mixed32(tmp_path_factory):
     return path
 
 
+def N_SHARDS(workers, n=N, rows=ROWS):
+    """Shards of the rows after the first chunk that ``workers`` processes share."""
+    grid = shards.chunk_grid(n, rows)
+    return len(set(shards.split_grid(grid[1:], shards.SHARDS_PER_WORKER * workers))) - 1
+
+
 def test_workers_on_a_memory_mapped_file(mixed32, pools):
     a = profile(mixed32, chunk_rows=ROWS, sample_rows=SAMPLE)
     b = profile(mixed32, chunk_rows=ROWS, sample_rows=SAMPLE, workers=2)
-    assert pools == [1]  # two processes: this one and one started
+    assert pools.sizes == [1] and pools.here < N_SHARDS(2)  # two processes: this one and one started
     assert_same_profile(a, b)
     assert_same_recommendation(a, b)
 
@@ -283,34 +302,25 @@ def test_workers_on_an_array_in_memory(pools):
 
     before = segments()
     b = profile(x, chunk_rows=ROWS, sample_rows=SAMPLE, workers=3)
-    assert pools == [2] and segments() <= before
+    assert pools.sizes == [2] and pools.here < N_SHARDS(3) and segments() <= before
     assert_same_profile(single(x), b)
 
 
-def test_more_workers_than_rows(pools):
-    """Five rows in five one-row chunks, eight workers asked for: five one-row shards, five processes
-    (this one and four started)."""
+def test_more_workers_than_rows(monkeypatch):
+    """Five rows in five one-row chunks, eight workers asked for: four one-row shards after the first
+    chunk, five processes (this one and four started)."""
+    pools = Pools(monkeypatch, slow=0.0)
     x = np.array([[1.0, 0.5, 3], [2.0, 0.5, np.nan], [3.0, 1.5, 1], [4.0, 0.0, 2], [5.0, 0.5, 9]])
     assert_same_profile(profile(x, chunk_rows=1), profile(x, chunk_rows=1, workers=8))
-    assert pools == [4] and sorted(set(shards.split_grid([0, 1, 2, 3, 4, 5], 16))) == [0, 1, 2, 3, 4, 5]
+    assert pools.sizes == [4] and sorted(set(shards.split_grid([1, 2, 3, 4, 5], 32))) == [1, 2, 3, 4, 5]
 
 
-def test_shards_no_worker_has_begun_are_summarised_here(mixed32, monkeypatch):
-    """Every shard but those already queued to the worker is taken back by this process (a worker
-    starts ~0.5 s late); the merge is the same whoever summarised a shard."""
-    from concurrent.futures import Future
-
-    taken, real = [], Future.cancel
-
-    def cancel(self):
-        ok = real(self)
-        taken.append(ok)
-        return ok
-
-    monkeypatch.setattr(Future, "cancel", cancel)
+def test_shards_are_summarised_here_while_the_workers_start(mixed32, monkeypatch):
+    """Small data: this process summarises every shard before the started worker is up (~0.3 s)."""
+    pools = Pools(monkeypatch, slow=0.0)
     a = profile(mixed32, chunk_rows=ROWS, sample_rows=SAMPLE)
     b = profile(mixed32, chunk_rows=ROWS, sample_rows=SAMPLE, workers=2)
-    assert any(taken)
+    assert pools.sizes == [1] and pools.here == N_SHARDS(2)
     assert_same_profile(a, b)
 
 
@@ -320,7 +330,7 @@ def test_workers_with_long_chunks(tmp_path, pools):
     np.save(path, np.column_stack([data("lattice", n=30000), data("over_cap", n=30000)]))
     assert_same_profile(profile(path, chunk_rows=9000, sample_rows=SAMPLE),
                         profile(path, chunk_rows=9000, sample_rows=SAMPLE, workers=2))
-    assert pools == [1]
+    assert pools.sizes == [1]
 
 
 RANK = """if True:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing.shared_memory import SharedMemory
@@ -34,7 +34,7 @@ from autolik.errors import AutolikError, UsageError
 
 FIRST_ROWS = 8192  # rows of the first chunk: more than the 1.25 * CAP values the distinct check sorts
 PROBE_ROWS = 1024  # rows of a shard's first look at its data (see _first_chunk)
-SHARDS_PER_WORKER = 2  # shards queued per worker: one that finishes early takes the next
+SHARDS_PER_WORKER = 4  # shards per process: whoever is free takes the next
 COPY_BYTES = 64 << 20  # an array in memory goes into shared memory this much at a time
 
 
@@ -215,36 +215,33 @@ def parallel_stats(x: np.ndarray, grid: list[int], workers: int, cap: int = CAP,
     """Statistics of all rows of x by ``workers`` processes, this one included.
 
     This process summarises the grid's first chunk, whose statistics hint every shard's pass (as
-    the single pass's first chunk hints the chunks after it). Shards of whole chunks then go to
-    ``workers - 1`` started processes, and this one takes shard 0 and afterwards, from the last,
-    any shard no worker has begun (a worker starts ~0.5 s late: 'spawn' imports numpy and
-    autolik). The summaries are merged in row order (the fold of ``merge_all``);
-    ``progress(rows_done, n_rows)`` is called as they are.
+    the single pass's first chunk hints the chunks after it). The other rows are cut into shards
+    of whole chunks; ``workers - 1`` started processes take shards from the front, one at a time
+    and only once they are up (a spawned worker needs ~0.3 s to import numpy and autolik), while
+    this one takes shards from the back: no shard waits for a worker that is still starting, and
+    on small data this process may do it all. The summaries are merged in row order (the fold of
+    ``merge_all``); ``progress(rows_done, n_rows)`` is called as they are.
     """
     from autolik.io import release_rows
 
     def here(bounds: list[int], head: PartialStats | None) -> PartialStats:
         return stream_stats(x, bounds, cap, threads, lambda r0, rows: release_rows(x, r0, r0 + len(rows)), head)
 
-    cuts = sorted(set(split_grid(grid, SHARDS_PER_WORKER * workers)))
-    spans = [chunks_between(grid, max(a, grid[1]), b) for a, b in zip(cuts, cuts[1:])]
-    started = max(1, min(workers - 1, len(spans) - 1))
+    cuts = sorted(set(split_grid(grid[1:], SHARDS_PER_WORKER * workers)))
+    spans = [chunks_between(grid, a, b) for a, b in zip(cuts, cuts[1:])]
+    started = max(1, min(workers - 1, len(spans)))
     with _row_source(x) as source:
         pool = ProcessPoolExecutor(started, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_ignore_interrupts)
         try:
-            for _ in range(started):  # the workers start while this process reads the first chunk
-                pool.submit(_ready)
+            idle = [pool.submit(_ready) for _ in range(started)]  # done when a worker is up
             head = here(grid[:2], None)
-            jobs = [None] + [pool.submit(_shard, (source, bounds, cap, threads, head)) for bounds in spans[1:]]
-            done = {0: here(spans[0], head)}
-            for i in range(len(jobs) - 1, 0, -1):
-                if jobs[i].cancel():  # not begun by any worker: summarised here instead
-                    done[i] = here(spans[i], head)
+            done = _share_out(spans, lambda i: here(spans[i], head), idle,
+                              lambda i: pool.submit(_shard, (source, spans[i], cap, threads, head)))
             acc = PartialStats(x.shape[1], cap)
             acc._absorb(head)
             for i, bounds in enumerate(spans):
-                acc._absorb(done[i] if i in done else jobs[i].result())
+                acc._absorb(done[i])
                 if progress is not None:
                     progress(bounds[-1], grid[-1])
         except BrokenProcessPool as e:
@@ -257,8 +254,31 @@ def parallel_stats(x: np.ndarray, grid: list[int], workers: int, cap: int = CAP,
     return acc
 
 
+def _share_out(spans: list, here, idle: list, submit) -> dict:
+    """Shard index -> statistics: workers take shards from the front as they become idle
+    (``idle``: futures that complete when a worker is free), this process from the back."""
+    todo, busy, done = list(range(len(spans))), {}, {}
+    while todo or busy:
+        for fut in [f for f in busy if f.done()]:
+            done[busy.pop(fut)] = fut.result()
+            idle.append(fut)
+        free = [f for f in idle if f.done()]
+        for fut in free:
+            idle.remove(fut)
+            fut.result()  # a worker that failed to start raises here
+            if todo:
+                i = todo.pop(0)
+                busy[submit(i)] = i
+        if todo:
+            i = todo.pop()
+            done[i] = here(i)
+        elif busy:
+            wait(list(busy), return_when=FIRST_COMPLETED)
+    return done
+
+
 def _ready() -> None:
-    """A no-op: submitted once per worker so that the pool starts them early."""
+    """A no-op: one is submitted per worker; its completion says a worker is up."""
 
 
 def _ignore_interrupts() -> None:

@@ -34,6 +34,31 @@ REPO = seed.REPO
 TARGET = 1.50
 
 
+def write(rows, rec, args, argv, torch_version) -> None:
+    """The results file for the rows finished so far."""
+    shown = ["--mnist ../shared/data/mnist" if a == args.mnist else a for a in (argv or sys.argv[1:])
+             if a != args.mnist and a != "--mnist"]
+    lines = [
+        "# The seed experiment's pick, trained to convergence", "",
+        f"Command: `{' '.join(['python benchmarks/mnist_pick.py', *shown])}`", "",
+        f"Machine: {os.cpu_count()} cores ({args.threads} training thread), torch {torch_version}, "
+        f"Python {platform.python_version()}; other jobs shared the machine, so seconds are an upper bound.", "",
+        f"Data and split as `benchmarks/mnist_likelihoods.py` (8,000 train of which 800 validate, 2,000 test). "
+        f"The analyser's pick: **{rec.likelihood}**. Early stopping: at most {args.epochs} epochs, patience "
+        f"{args.patience}, best validation weights restored; batch 128, Adam lr 1e-3; IWAE k = {args.k} on the "
+        f"test images, bits/dim on the 0..255 scale. Target (issue 12): <= {TARGET:.2f} bits/dim.", "",
+        "| architecture | test bits/dim (IWAE) | neg. ELBO bits/dim | epochs run (best) | stopped | train + eval s | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for arch, m, h, s in rows:
+        ok = "met" if m["bits_per_dim"] <= TARGET else "missed"
+        lines.append(f"| {arch} | {m['bits_per_dim']:.3f} | {m['neg_elbo_nats_per_dim'] / math.log(2):.3f} | "
+                     f"{h.epochs_run} ({h.best_epoch}) | {h.stopped_reason} | {s:.0f} | {ok} |")
+    out = REPO / "benchmarks" / "results" / "mnist_pick.md"
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out.relative_to(REPO)}", file=sys.stderr)
+
+
 def main(argv=None) -> None:
     default_mnist = os.environ.get("AUTOLIK_MNIST", str(REPO.parent / "shared" / "data" / "mnist"))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,27 +94,7 @@ def main(argv=None) -> None:
         rows.append((arch, metrics, hist, seconds))
         print(f"    {metrics['bits_per_dim']:.4f} bits/dim, {hist.epochs_run} epochs, {seconds:.0f} s",
               file=sys.stderr, flush=True)
-    shown = ["--mnist ../shared/data/mnist" if a == args.mnist else a for a in (argv or sys.argv[1:])
-             if a != args.mnist and a != "--mnist"]
-    lines = [
-        "# The seed experiment's pick, trained to convergence", "",
-        f"Command: `{' '.join(['python benchmarks/mnist_pick.py', *shown])}`", "",
-        f"Machine: {os.cpu_count()} cores ({args.threads} training thread), torch {torch.__version__}, "
-        f"Python {platform.python_version()}; other jobs shared the machine, so seconds are an upper bound.", "",
-        f"Data and split as `benchmarks/mnist_likelihoods.py` (8,000 train of which 800 validate, 2,000 test). "
-        f"The analyser's pick: **{rec.likelihood}**. Early stopping: at most {args.epochs} epochs, patience "
-        f"{args.patience}, best validation weights restored; batch 128, Adam lr 1e-3; IWAE k = {args.k} on the "
-        f"test images, bits/dim on the 0..255 scale. Target (issue 12): <= {TARGET:.2f} bits/dim.", "",
-        "| architecture | test bits/dim (IWAE) | neg. ELBO bits/dim | epochs run (best) | stopped | train + eval s | target |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for arch, m, h, s in rows:
-        ok = "met" if m["bits_per_dim"] <= TARGET else "missed"
-        lines.append(f"| {arch} | {m['bits_per_dim']:.3f} | {m['neg_elbo_nats_per_dim'] / math.log(2):.3f} | "
-                     f"{h.epochs_run} ({h.best_epoch}) | {h.stopped_reason} | {s:.0f} | {ok} |")
-    out = REPO / "benchmarks" / "results" / "mnist_pick.md"
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out.relative_to(REPO)}", file=sys.stderr)
+        write(rows, rec, args, argv, torch.__version__)  # after every row: a stopped run keeps its finished rows
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ class RowSource:
         """The used columns of raw rows as float64, checked for infinities (the loader refuses them;
         the check is per batch, so nothing scans the whole file again)."""
         x = raw if self.columns is None else raw[:, self.columns]
-        x = np.asarray(x, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float64)  # row-major, as the in-memory tensor: the same products
         if np.isinf(x).any():
             raise DataError(f"{self.what} hold infinite values; replace them with NaN (missing) or finite numbers")
         return x

@@ -72,7 +72,7 @@ def _units(x, n_columns: int, size: int, keep):
         if x.shape[1] != n_columns:
             raise DataError(f"x must have {n_columns} columns, got {x.shape[1]}; pass only the columns the model uses")
         for i, n, part in x.units(size, keep):
-            yield i, n, None if part is None else torch.as_tensor(part)
+            yield i, n, None if part is None else torch.from_numpy(np.ascontiguousarray(part, dtype=np.float64))
         return
     xt = as_data_tensor(x, n_columns, "x")
     xt = xt.dense() if hasattr(xt, "dense") else xt

@@ -156,8 +156,11 @@ class World:
     def detach(self, loop) -> None:
         serial = getattr(loop, "_serial", None)
         if serial is not None:
+            step = loop.model
             loop.x, loop.pre, loop.model, loop.y_val = serial
             loop._serial = None
+            step.flags.out = step.flags.pending = None  # the last loss and its graph
+            step.ddp = None
         interrupt.share(False)
 
 
@@ -191,26 +194,32 @@ def current(device: str | None = "auto") -> World | None:
 
 
 def _shutdown() -> None:
+    """Close the process group (at exit, or after :func:`finish`'s barrier). DDP's reducer and the futures of
+    its all-reduces are collected first, while the group and the interpreter are alive: left to the
+    interpreter's teardown they sometimes aborted the process after its work was done ("terminate called
+    without an active exception", about one run in ten here)."""
+    import gc
+
     import torch.distributed as dist
 
+    gc.collect()
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def finish() -> None:
-    """Leave the run together: wait for every process (rank 0 saving the model), then close the process
-    group; a process that closed it alone while another still used it could die in gloo's teardown."""
+    """Leave the run together: wait for every process (rank 0 saving the model), then close the process group."""
     global _WORLD
     if _WORLD is None:
         return
     import torch.distributed as dist
 
-    if dist.is_initialized():
-        try:
+    try:
+        if dist.is_initialized():
             dist.barrier()
-        finally:
-            dist.destroy_process_group()
-    _WORLD = None
+    finally:
+        _shutdown()
+        _WORLD = None
 
 
 def check(world: World | None, n_train: int | None, batch_size: int) -> None:
@@ -327,12 +336,21 @@ class _Step:
         sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
                 else {"broadcast_buffers": False})  # the newer name (torch >= 2.13), else the older
         self.ddp = DistributedDataParallel(_loss_module(vae), device_ids=ids, **sync)
+        self.ddp.register_comm_hook(flags, _packed_allreduce)
         self.reported = _reported()
 
     def __getattr__(self, name):
         return getattr(self.vae, name)
 
     def loss(self, y, beta: float = 1.0):
+        """This process's rows of the global batch through DDP. The returned loss is this process's share
+        scaled to the global mean (for the gradient); its value is a local estimate until the backward pass
+        has summed the processes' loss sums with the gradients (:func:`_packed_allreduce`), and then the
+        global batch's mean loss, written in place: the loop reads it (``loss.detach() * rows``) after its
+        step. A local value that is not finite is reported as 0 before the backward pass (so no process
+        stops alone); the summed gradients are then NaN in every process, whose gradient-norm check stops
+        them all after the same batch."""
+        import torch
         from torch.distributions.utils import _standard_normal
 
         from autolik.model.vae import LossTerms
@@ -342,37 +360,69 @@ class _Step:
         eps = _standard_normal((n, int(self.vae.latent_dim)), dtype=p.dtype, device=p.device)[pos.to(p.device)]
         total, nll, kl = self.ddp(y, beta, eps)
         local = total * (self.world.size / n)
-        mean = self.flags.exchange(total.detach(), n)
-        return LossTerms(loss=self.reported.apply(local, mean.to(local.dtype)), nll=nll, kl=kl)
+        estimate = torch.nan_to_num(local.detach(), nan=0.0, posinf=0.0, neginf=0.0)
+        reported = self.reported.apply(local, estimate)
+        self.flags.send(total.detach(), n, reported)
+        return LossTerms(loss=reported, nll=nll, kl=kl)
+
+
+def _packed_allreduce(flags, bucket):
+    """DDP's gradient all-reduce (the mean over the processes) with the step's :class:`_Flags` numbers appended
+    to the first bucket: the loss sums and the stop flags travel with the gradients, so a step costs one
+    collective per bucket and no more."""
+    import torch
+    import torch.distributed as dist
+
+    buf = bucket.buffer()
+    size = dist.get_world_size()
+    if bucket.index() != 0 or flags.pending is None:
+        buf.div_(size)
+        return dist.all_reduce(buf, async_op=True).get_future().then(lambda fut: fut.value()[0])
+    n_grads = buf.numel()
+    packed = torch.cat([buf.div_(size), flags.pending.to(buf.device, buf.dtype)])
+    flags.pending = None
+
+    def done(fut):
+        out = fut.value()[0]
+        buf.copy_(out[:n_grads])
+        flags.receive(out[n_grads:])
+        return buf
+
+    return dist.all_reduce(packed, async_op=True).get_future().then(done)
 
 
 class _Flags:
-    """The per-step all-reduce: the global batch's loss sum and whether any process passed its deadline or got
-    a stop signal (read on the host every ``every`` steps: GPUs are not synchronised at every step)."""
-
-    CODES = ("SIGINT", "SIGTERM")
+    """The numbers each step sends with its gradients: this process's loss sum and whether it passed its
+    deadline or got a stop signal; summed, they give the global batch's loss and the agreed stop (read on
+    the host every ``every`` steps: GPUs are not synchronised at every step)."""
 
     def __init__(self, world: World, deadline, every: int, device):
         self.world, self.deadline, self.every, self.device = world, deadline, max(1, int(every)), device
         self.steps = 0
         self.over = False
+        self.pending = self.out = None
+        self.n = 1
 
-    def exchange(self, loss_sum, n: int):
+    def send(self, loss_sum, n: int, out) -> None:
         import torch
-        import torch.distributed as dist
 
-        self.steps += 1
         got = interrupt.local()
         late = self.deadline is not None and time.perf_counter() > self.deadline
-        t = torch.stack([loss_sum.to(torch.float64),
-                         *(torch.tensor(float(v), dtype=torch.float64, device=loss_sum.device)
-                           for v in (late, got == "SIGINT", got == "SIGTERM"))])
-        dist.all_reduce(t)
+        flags = torch.tensor([float(late), float(got == "SIGINT"), float(got == "SIGTERM")],
+                             dtype=loss_sum.dtype, device=loss_sum.device)
+        self.pending = torch.cat([loss_sum.reshape(1), flags])
+        self.out, self.n = out, n
+
+    def receive(self, summed) -> None:
+        import torch
+
+        with torch.no_grad():
+            self.out.copy_((summed[0] / self.n).to(self.out.dtype))
+        self.steps += 1
         if self.steps % self.every == 0:
-            late_any, sigint, sigterm = t[1:].tolist()
+            late_any, sigint, sigterm = summed[1:].tolist()
             self.over = self.over or late_any > 0
             interrupt.agree("SIGTERM" if sigterm > 0 else "SIGINT" if sigint > 0 else None)
-        return t[0] / n
 
 
 class _AgreedDeadline:

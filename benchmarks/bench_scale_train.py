@@ -171,7 +171,9 @@ def write(args, parts: dict) -> None:
     lines = ["# bench_scale_train", "",
              f"`python benchmarks/bench_scale_train.py {' '.join(sys.argv[1:])}` on {os.cpu_count()} CPU(s) "
              "(shared with other users), torch "
-             f"{__import__('torch').__version__}.", ""]
+             f"{__import__('torch').__version__}; load average (1, 5, 15 min) at the end: "
+             f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} (other users' jobs: the speeds are noisy, the "
+             "ratios are of runs alternated in the same conditions).", ""]
     if "memory" in parts:
         m = parts["memory"]
         p = m["peak"]

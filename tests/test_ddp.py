@@ -114,6 +114,20 @@ def test_a_global_batch_smaller_than_the_processes_is_one_line(tmp_path):
     assert "autolik/" not in res.stderr  # torchrun reports the failure after it; no traceback of ours
 
 
+def test_a_loss_that_is_not_finite_in_one_process_stops_both_with_the_single_process_message(tmp_path):
+    """Zeros under a forced Gamma: the batches holding them have an infinite loss in one process only. That
+    process must not stop alone (the other would wait for it forever): both stop after the same batch."""
+    x = np.random.default_rng(0).gamma(2.0, 1.0, size=(600, 4))
+    x[::37, 2] = 0.0
+    np.save(tmp_path / "zero.npy", x)
+    args = ["fit", tmp_path / "zero.npy", "--likelihood", "gamma", "--epochs", "2", "--batch-size", "32", "--quiet"]
+    res = launch(*args)
+    ours = [line for line in res.stderr.splitlines() if line.startswith("Error:")]
+    alone = CliRunner().invoke(cli, [str(a) for a in args])
+    assert res.returncode != 0 and alone.exit_code == 1
+    assert ours == [alone.output.strip()] and "NaN or infinite on the very first batch" in ours[0]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("args, expected", [
     (["fit", "tiny.npy", "--batch-size", "8", "--epochs", "1"], "2 training rows cannot be shared by 3 processes"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from autolik.distributed import check as check_world, current
 from autolik.errors import DataError, UsageError
 from autolik.fitted import (  # noqa: F401  (FittedVAE and its constants: imported from autolik.api too)
     SAMPLE_CHUNK_ROWS,
@@ -79,28 +80,49 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
         checkpoint: an :class:`autolik.checkpoint.Checkpointer` (``autolik fit --out``): training writes
             checkpoints to it, and a resuming one gives the recommendation and the state to start from.
 
+    Launched by torchrun (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` set, more than one process), every
+    process calls ``fit`` with the same arguments and trains its share of a data-parallel run
+    (:mod:`autolik.distributed`): rank 0 chooses the likelihood and broadcasts it, ``batch_size`` is the
+    global batch, only rank 0 draws progress, writes ``log`` and calls ``on_recommendation``; every
+    process returns the same model.
+
     Returns:
         FittedVAE, with ``metrics`` from :func:`autolik.evaluate.evaluate` on the test rows.
     """
+    world = current(device)
+    if world is not None:  # this process's share of a data-parallel run
+        device, quiet, log = world.device(device), quiet or not world.main, log if world.main else None
     training = Training(latent_dim=latent_dim, hidden=hidden, architecture=architecture, epochs=epochs,
                         batch_size=batch_size, lr=lr, patience=patience, min_steps=min_steps,
                         kl_warmup_epochs=kl_warmup_epochs, seed=seed, test_fraction=test_fraction,
                         val_fraction=val_fraction, device=device, max_seconds=max_seconds, k=k, quiet=quiet, log=log,
                         select=select)
     training.check()  # a bad --device, k or fraction fails before any loading or profiling
+    check_world(world, None, training.loop_options()["batch_size"])
     data = prepare(X, key, profile, quiet=quiet)
-    training.split(data.n_samples)  # too few rows fail before the recommendation is printed
+    split = training.split(data.n_samples)  # too few rows fail before the recommendation is printed
+    check_world(world, len(split["train"]), training.loop_options()["batch_size"])
     refuse_infinite(data)  # so do infinite values
     if checkpoint is not None and checkpoint.resuming:  # the choice is the checkpoint's (no trial fits again)
         rec = checkpoint.recommendation()
     else:
-        rec = _choose(data, likelihood=likelihood, mode=mode, preprocessing=preprocessing, recommendation=recommendation,
-                      select=select, seed=seed, quiet=quiet, key=key,
-                      model_options=dict(latent_dim=latent_dim, hidden=hidden, architecture=architecture,
-                                         batch_size=batch_size, lr=lr, device=device))
-    if on_recommendation is not None:
+        def choose():
+            return _choose(data, likelihood=likelihood, mode=mode, preprocessing=preprocessing,
+                           recommendation=recommendation, select=select, seed=seed, quiet=quiet, key=key,
+                           model_options=dict(latent_dim=latent_dim, hidden=hidden, architecture=architecture,
+                                              batch_size=batch_size, lr=lr, device=device))
+
+        rec = choose() if world is None else world.agree(choose, lambda r: r.to_dict(), _recommendation)
+    if on_recommendation is not None and (world is None or world.main):
         on_recommendation(rec)
-    return train_model(data, rec, training, checkpoint=checkpoint)
+    return train_model(data, rec, training, checkpoint=checkpoint, world=world)
+
+
+def _recommendation(d: dict):
+    """A Recommendation from its dict form (how rank 0's choice reaches the other processes)."""
+    from autolik.analysis.recommend import Recommendation
+
+    return Recommendation.from_dict(d)
 
 
 def load(path) -> FittedVAE:

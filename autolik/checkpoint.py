@@ -243,14 +243,16 @@ class Checkpointer:
         resume: continue the checkpoint in ``out`` (read and checked here) instead of starting over.
         log: the ``--log`` file, recorded so that a resumed run may continue it.
         interval: seconds between checkpoints (default :func:`interval_seconds`).
+        writer: False for the processes of a data-parallel run other than rank 0: they read and check a
+            checkpoint to resume from, and never write or remove one.
 
     The training loop calls :meth:`epoch_end` with the state after every epoch that training goes on
     from, and :meth:`stopped` when a signal stops it; :attr:`resume_state` is the state to start from.
     """
 
     def __init__(self, out, data, settings: dict, resume: bool = False, log: str | None = None,
-                 interval: float | None = None):
-        self.out, self.dir, self.data = Path(out), location(out), Path(data)
+                 interval: float | None = None, writer: bool = True):
+        self.out, self.dir, self.data, self.writer = Path(out), location(out), Path(data), bool(writer)
         self.settings, self.log = jsonable(settings), (str(Path(log).resolve()) if log else None)
         self.interval = interval_seconds() if interval is None else float(interval)
         self.saved = load(out) if resume else None
@@ -294,7 +296,8 @@ class Checkpointer:
         self._context = {"recommendation": recommendation.to_dict(), "architecture": model.config(),
                          "split": dict(split)}
         if not self.saved:
-            shutil.rmtree(self.dir, ignore_errors=True)  # --force: the old run's checkpoint goes with it
+            if self.writer:
+                shutil.rmtree(self.dir, ignore_errors=True)  # --force: the old run's checkpoint goes with it
             return
         if self._context["architecture"] != self.saved["architecture"]:
             raise damaged(self.out, "architecture", "does not match the network these settings build")
@@ -307,6 +310,8 @@ class Checkpointer:
 
     def epoch_end(self, state: dict) -> None:
         """Hold the state after an epoch; write it when the interval (and the write-cost share) has passed."""
+        if not self.writer:
+            return
         self._held = state
         gap = max(self.interval, WRITE_SHARE * self._write_cost) if self.interval > 0 else 0.0
         if time.monotonic() - self._last_write >= gap:
@@ -314,7 +319,7 @@ class Checkpointer:
 
     def stopped(self) -> None:
         """A stop signal: write the last completed epoch's state if it is newer than the last written."""
-        if self._held is not None and self._held["meta"]["epoch"] > self._written:
+        if self.writer and self._held is not None and self._held["meta"]["epoch"] > self._written:
             self.write()
 
     def write(self) -> None:

@@ -12,7 +12,11 @@ For a sample x in original units with model-space image y = pre(x):
   is never looser than the reported ELBO.
 
 The k samples are processed in chunks so that at most about ``MAX_ELEMENTS`` raw decoder outputs
-are held at once.
+are held at once. Rows are scored in units of ``batch_size``; rows read from a file
+(:class:`autolik.batches.RowSource`) arrive a unit at a time, and a data-parallel run
+(:mod:`autolik.distributed`) scores every process's share of the units and adds up the sums. The
+random streams are drawn unit by unit in order, every unit's noise drawn whoever scores it, so the
+figures are the same however the rows arrive.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 from torch.distributions import Normal
 
+from autolik.errors import DataError
 from autolik.train import as_data_tensor
 from autolik.transforms import Preprocessor
 
@@ -60,41 +65,66 @@ def log_weights(model, y: torch.Tensor, k: int, generator: torch.Generator) -> t
     return torch.cat(out, dim=0)
 
 
-def per_sample(model, pre: Preprocessor, x: np.ndarray, k: int = 100, batch_size: int = 256,
-               seed: int = 0) -> dict:
+def _units(x, n_columns: int, size: int, keep):
+    """``(index, n_rows, float64 tensor or None)`` per unit of ``size`` rows of x: an array (checked whole,
+    as before), or anything with ``units(size, keep)`` (rows read a unit at a time)."""
+    if hasattr(x, "units"):
+        if x.shape[1] != n_columns:
+            raise DataError(f"x must have {n_columns} columns, got {x.shape[1]}; pass only the columns the model uses")
+        for i, n, part in x.units(size, keep):
+            yield i, n, None if part is None else torch.from_numpy(np.ascontiguousarray(part, dtype=np.float64))
+        return
+    xt = as_data_tensor(x, n_columns, "x")
+    xt = xt.dense() if hasattr(xt, "dense") else xt
+    for i, start in enumerate(range(0, len(xt), size)):
+        part = xt[start:start + size]
+        yield i, len(part), part if keep is None or keep(i) else None
+
+
+def per_sample(model, pre: Preprocessor, x, k: int = 100, batch_size: int = 256, seed: int = 0,
+               keep=None) -> dict:
     """Per-sample figures in original units.
 
     Args:
-        x: array of shape (n_samples, n_columns) in ORIGINAL units (the model's columns).
+        x: array of shape (n_samples, n_columns) in ORIGINAL units (the model's columns), or rows read
+            a unit at a time (an object with ``shape`` and ``units(size, keep)``, e.g. a
+            :class:`autolik.batches.RowSource`).
+        keep: ``keep(unit)`` says which units of ``batch_size`` rows this process scores (None: all); the
+            others' random numbers are drawn and dropped, so every unit gets the noise it gets alone.
 
     Returns:
-        dict of float64 arrays of shape (n_samples,): ``elbo`` and ``log_lik_iwae`` (nats,
+        dict of float64 arrays, one value per scored row: ``elbo`` and ``log_lik_iwae`` (nats,
         higher is better; both include the Jacobian) and ``n_observed`` (observed values of the
         data's columns).
     """
     if k < 1:
         from autolik.errors import UsageError
         raise UsageError(f"k (importance samples) must be >= 1, got {k}")
-    xt = as_data_tensor(x, int(model.n_inputs), "x")
+    n_columns, batch_size = int(model.n_inputs), max(1, int(batch_size))
     dtype, device = _model_dtype_device(model)
-    y_all = pre.forward(xt, dequantize=True, generator=torch.Generator().manual_seed(seed))
-    log_jac = pre.log_abs_det_jacobian(xt)
+    gen_deq = torch.Generator().manual_seed(seed)  # one stream over the rows in order, as one call over them all
     gen = torch.Generator().manual_seed(seed + 1)
+    noisy = bool((pre.step > 0).any())
     was_training = model.training
     model.eval()
-    elbo, iwae = [], []
+    elbo, iwae, observed = [], [], []
     try:
-        for start in range(0, len(xt), batch_size):
-            y = y_all[start:start + batch_size].to(device=device, dtype=dtype)
+        for _, n, xb in _units(x, n_columns, batch_size, keep):
+            if xb is None:  # another process's unit: its noise, so the next unit's is what it would be
+                if noisy:
+                    torch.rand((n, n_columns), generator=gen_deq, dtype=torch.float64)
+                torch.randn((k, n, model.latent_dim), generator=gen, dtype=torch.float64)
+                continue
+            y = pre.forward(xb, dequantize=True, generator=gen_deq).to(device=device, dtype=dtype)
             lw = log_weights(model, y, k, gen).cpu()
-            elbo.append(lw.mean(0))
-            iwae.append(torch.logsumexp(lw, 0) - math.log(k))
+            jac = pre.log_abs_det_jacobian(xb).numpy()
+            elbo.append(lw.mean(0).numpy() + jac)
+            iwae.append((torch.logsumexp(lw, 0) - math.log(k)).numpy() + jac)
+            observed.append(_observed_values(xb))
     finally:
         model.train(was_training)
-    cat = (lambda parts: torch.cat(parts).numpy()) if elbo else (lambda parts: np.zeros(0))
-    jac = log_jac.numpy()
-    return {"elbo": cat(elbo) + jac, "log_lik_iwae": cat(iwae) + jac,
-            "n_observed": _observed_values(xt)}
+    cat = (lambda parts: np.concatenate(parts)) if elbo else (lambda parts: np.zeros(0))
+    return {"elbo": cat(elbo), "log_lik_iwae": cat(iwae), "n_observed": cat(observed)}
 
 
 def _observed_values(xt: torch.Tensor) -> np.ndarray:
@@ -107,28 +137,34 @@ def _observed_values(xt: torch.Tensor) -> np.ndarray:
     return (~torch.isnan(xt)).sum(-1).numpy().astype(np.float64)
 
 
-def evaluate(model, pre: Preprocessor, x: np.ndarray, k: int = 100, batch_size: int = 256, seed: int = 0,
-             lattice: bool = False) -> dict:
+def evaluate(model, pre: Preprocessor, x, k: int = 100, batch_size: int = 256, seed: int = 0,
+             lattice: bool = False, world=None) -> dict:
     """Negative ELBO and IWAE negative log-likelihood of held-out data, in original-data units.
 
     Args:
         model: a trained :class:`autolik.model.VAE`.
         pre: its preprocessor (original units -> model space).
-        x: array of shape (n_samples, n_columns) in ORIGINAL units; NaN = missing.
+        x: array of shape (n_samples, n_columns) in ORIGINAL units; NaN = missing (or rows read a
+            unit at a time, see :func:`per_sample`).
         k: importance samples for the IWAE bound.
         batch_size: samples per forward pass.
         seed: fixes the dequantisation noise and the posterior samples.
         lattice: the data are integers (or a lattice): also report bits per dimension.
+        world: an :class:`autolik.distributed.World`: this process scores its share of the units, and the
+            sums and counts are added over the processes (every process returns the same figures).
 
     Returns:
         ``n_samples``, ``n_dims`` (observed values per sample, averaged), ``neg_elbo_nats_per_sample``,
         ``nll_iwae_nats_per_sample``, ``neg_elbo_nats_per_dim``, ``nats_per_dim`` (IWAE),
         ``bits_per_dim`` (IWAE; None unless ``lattice``) and ``k``.
     """
-    ps = per_sample(model, pre, x, k=k, batch_size=batch_size, seed=seed)
-    n = len(ps["elbo"])
-    dims = float(ps["n_observed"].sum())
-    neg_elbo, nll = -float(ps["elbo"].sum()), -float(ps["log_lik_iwae"].sum())
+    keep = None if world is None else (lambda unit: unit % world.size == world.rank)
+    ps = per_sample(model, pre, x, k=k, batch_size=batch_size, seed=seed, keep=keep)
+    sums = [len(ps["elbo"]), ps["n_observed"].sum(), ps["elbo"].sum(), ps["log_lik_iwae"].sum()]
+    if world is not None:
+        sums = world.sum(sums)
+    n, dims = int(sums[0]), float(sums[1])
+    neg_elbo, nll = -float(sums[2]), -float(sums[3])
     per_dim = nll / dims if dims > 0 else float("nan")
     return {
         "n_samples": n,

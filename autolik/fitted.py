@@ -72,13 +72,14 @@ class FittedVAE:
         for i in range(0, len(x), batch_size):
             yield x[i:i + batch_size]
 
-    def _check_missing(self, x: np.ndarray, source: str = "the data") -> None:
+    def _check_missing(self, x: np.ndarray, source: str = "the data", first_row: int = 0) -> None:
         if not self.model.missing and np.isnan(x).any():
             from autolik.outputs import cells_text
 
             rows, cols = np.nonzero(np.isnan(x))
             names = self.output.used_labels()
-            raise DataError(f"{source} has missing values (NaN or empty cells) at {cells_text(rows, cols, names)} but "
+            raise DataError(f"{source} has missing values (NaN or empty cells) at "
+                            f"{cells_text(rows, cols, names, first_row=first_row)} but "
                             "the model was trained without any; fill them in, or refit on data with missing values")
 
     def _supports(self) -> list:
@@ -90,7 +91,7 @@ class FittedVAE:
             self._support_cache = column_supports(self.model.likelihood, self.preprocessor, families)
         return self._support_cache
 
-    def _read(self, X, strict: bool) -> np.ndarray:
+    def _read(self, X, strict: bool, first_row: int = 0) -> np.ndarray:
         """X's model columns (by name where X has names), checked: no +-inf, no unexpected NaN, in the support.
 
         Values outside the likelihood's support have no likelihood: ``strict`` (scoring) refuses
@@ -100,8 +101,8 @@ class FittedVAE:
         from autolik.model_support import outside
         from autolik.outputs import cells_text
 
-        x, source = self.output.read_source(X)
-        self._check_missing(x, source)
+        x, source = self.output.read_source(X, first_row=first_row)
+        self._check_missing(x, source, first_row)
         supports = self._supports()
         bad = outside(x, supports)
         if bad.any():
@@ -109,8 +110,10 @@ class FittedVAE:
             names = self.output.used_labels()
             allowed = "; ".join(f"{names[j]} ({supports[j].family}): {supports[j].describe()}"
                                 for j in sorted(set(cols.tolist()))[:3])
-            text = (f"{source}: {len(set(rows.tolist()))} of {len(x)} rows hold values outside the model's support, "
-                    f"at {cells_text(rows, cols, names, x)} (allowed: {allowed})")
+            count = f"{len(set(rows.tolist()))} of {len(x)} rows" if not first_row else \
+                f"{len(set(rows.tolist()))} rows from data row {first_row + 1}"
+            text = (f"{source}: {count} hold values outside the model's support, "
+                    f"at {cells_text(rows, cols, names, x, first_row)} (allowed: {allowed})")
             if strict:
                 raise DataError(f"{text}; the model has no likelihood for them: fix or drop those rows")
             warnings.warn(f"{text}; their results extrapolate", DataWarning, stacklevel=3)
@@ -225,12 +228,17 @@ class FittedVAE:
         """decode(encode(X)): the decoder's mean at the latent means, in X's units, dtype and shape."""
         return self.decode(self.encode(X))
 
-    def _evaluate_used(self, x: np.ndarray, k: int) -> dict:
+    def _evaluate_used(self, x, k: int, world=None) -> dict:
+        """Held-out figures of x, the model's columns in original units: an array, or rows read a unit at a
+        time (:class:`autolik.batches.RowSource`: the fit's own test rows, whose missing values the model's
+        ``missing`` flag was set from, or :class:`_CheckedRows`, checked as they are read). ``world``: a
+        data-parallel run's processes score a share each (:func:`autolik.evaluate.evaluate`)."""
         from autolik.evaluate import evaluate
 
-        self._check_missing(x)
+        if isinstance(x, np.ndarray):
+            self._check_missing(x)
         self.model.eval()
-        metrics = evaluate(self.model, self.preprocessor, x, k=k, seed=self.seed, lattice=self.lattice)
+        metrics = evaluate(self.model, self.preprocessor, x, k=k, seed=self.seed, lattice=self.lattice, world=world)
         self._finite([metrics["neg_elbo_nats_per_sample"], metrics["nll_iwae_nats_per_sample"]], "log-likelihoods")
         return metrics
 
@@ -238,8 +246,13 @@ class FittedVAE:
         """Negative ELBO and IWAE NLL of X (nats per sample and per dim; bits per dim on lattice data).
 
         Raises DataError for rows with values outside the model's support (no likelihood exists for them).
+        A memory-mapped ``.npy`` (or data larger than ``AUTOLIK_IN_MEMORY_MB``) is read, checked and scored a
+        few thousand rows at a time, to the same figures.
         """
-        return self._evaluate_used(self._read(X, strict=True), k=_count(k, "k"))
+        k = _count(k, "k")
+        X = _CheckedRows.loaded(X)
+        rows = _CheckedRows.of(self, X)
+        return self._evaluate_used(rows if rows is not None else self._read(X, strict=True), k=k)
 
     def score_samples(self, X) -> np.ndarray:
         """ELBO of each row in nats, in the original data's units (higher is better); shape (n_samples,).
@@ -267,6 +280,58 @@ class FittedVAE:
     def __repr__(self) -> str:
         return (f"FittedVAE(likelihood={self.recommendation.likelihood!r}, latent_dim={self.latent_dim}, "
                 f"epochs_run={getattr(self.history, 'epochs_run', None)})")
+
+
+class _CheckedRows:
+    """New data for :meth:`FittedVAE.evaluate` that is not copied whole: read ``READ_BYTES`` of rows at a time,
+    each block checked as :meth:`FittedVAE._read` checks it (rows named from the start of the file), and
+    handed to the evaluation a unit at a time (:func:`autolik.evaluate.per_sample`)."""
+
+    def __init__(self, fitted: FittedVAE, ds):
+        self.fitted, self.ds = fitted, ds
+        self.shape = (ds.n_samples, len(fitted.output.used_columns))
+
+    @staticmethod
+    def loaded(X):
+        """A path loaded as a Dataset (once: the reading below takes it as it is); anything else as it is."""
+        import os
+
+        from autolik.outputs import load_dataset
+
+        return load_dataset(X, min_rows=1) if isinstance(X, (str, os.PathLike)) else X
+
+    @classmethod
+    def of(cls, fitted: FittedVAE, ds):
+        """The rows of a loaded Dataset to stream (see :func:`autolik.batches.streams`), or None to read it whole."""
+        from autolik.batches import streams
+
+        if not (hasattr(ds, "data") and hasattr(ds, "names") and hasattr(ds, "n_samples")):
+            return None
+        if not streams(ds.data, ds.n_samples, len(fitted.output.used_columns)):
+            return None
+        return cls(fitted, ds)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def units(self, size: int, keep=None):
+        from dataclasses import replace
+
+        from autolik.batches import READ_BYTES
+        from autolik.io import release_rows
+
+        data, n = self.ds.data, self.shape[0]
+        per = max(size, (READ_BYTES // max(1, data.shape[1] * data.itemsize)) // size * size)
+        unit = 0
+        for a in range(0, n, per):
+            b = min(n, a + per)
+            view = replace(self.ds, data=data[a:b], shape=(b - a,) + tuple(self.ds.shape[1:]), notes=[])
+            x = self.fitted._read(view, strict=True, first_row=a)
+            release_rows(data, a, b)
+            for start in range(0, b - a, size):
+                part = x[start:start + size]
+                yield unit, len(part), part if keep is None or keep(unit) else None
+                unit += 1
 
 
 def load_fitted(path) -> FittedVAE:

@@ -43,26 +43,28 @@ def positional(names) -> bool:
     return [str(n) for n in names] == [f"x{j}" for j in range(len(names))]
 
 
-def refuse_infinite(x: np.ndarray, labels: list[str], source: str) -> None:
-    """DataError naming the first +-inf cells of x (n, len(labels)), if there are any."""
+def refuse_infinite(x: np.ndarray, labels: list[str], source: str, first_row: int = 0) -> None:
+    """DataError naming the first +-inf cells of x (n, len(labels)), if there are any (x's first row is
+    data row ``first_row + 1``)."""
     inf = np.isinf(x)
     if inf.any():
         rows, cols = np.nonzero(inf)
-        raise DataError(f"{source}: infinite values at {cells_text(rows, cols, labels, x)}; the model needs finite "
+        raise DataError(f"{source}: infinite values at {cells_text(rows, cols, labels, x, first_row)}; the model needs finite "
                         "numbers (NaN or an empty cell marks a missing value): replace or drop them")
 
 
-def cells_text(rows: np.ndarray, cols: np.ndarray, labels: list[str], values=None) -> str:
+def cells_text(rows: np.ndarray, cols: np.ndarray, labels: list[str], values=None, first_row: int = 0) -> str:
     """'data row 3, column 'b' (= inf); data row 9, ... and 4 more cells' for the first cells of a mask.
 
     ``labels``: per column, how to name it (:meth:`OutputSpec.used_labels`).
 
-    Rows are counted from 1 (a CSV's header row not counted), as a reader counts them.
+    Rows are counted from 1 (a CSV's header row not counted), as a reader counts them; ``first_row``: the
+    row number of ``values``' first row in the whole data (a block read from a large file).
     """
     parts = []
     for r, c in list(zip(rows, cols))[:MAX_LISTED]:
         shown = f" (= {values[r, c]:g})" if values is not None else ""
-        parts.append(f"data row {int(r) + 1}, {labels[int(c)]}{shown}")
+        parts.append(f"data row {int(r) + first_row + 1}, {labels[int(c)]}{shown}")
     more = len(rows) - MAX_LISTED
     return "; ".join(parts) + (f" and {more} more cell{'s' * (more > 1)}" if more > 0 else "")
 
@@ -166,8 +168,9 @@ class OutputSpec:
         """The model's columns of X as float64, shape (n_samples, len(used_columns)); see the module docstring."""
         return self.read_source(X, key)[0]
 
-    def read_source(self, X, key: str | None = None) -> tuple[np.ndarray, str]:
-        """:meth:`read`, and the name of X's source for messages (its path, ``<DataFrame>``, ``the array``)."""
+    def read_source(self, X, key: str | None = None, first_row: int = 0) -> tuple[np.ndarray, str]:
+        """:meth:`read`, and the name of X's source for messages (its path, ``<DataFrame>``, ``the array``);
+        ``first_row``: X is a block of rows from that row of the data on (messages count rows from it)."""
         if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
             from autolik.io import from_array
 
@@ -185,7 +188,7 @@ class OutputSpec:
             self._check_kind(ds, source, c, w)
             if c in self.levels and w in levels:
                 x[:, j] = self._recode(x[:, j], list(levels[w]), self.levels[c], c, source)
-        refuse_infinite(x, self.used_labels(), source)
+        refuse_infinite(x, self.used_labels(), source, first_row)
         return x, source
 
     def used_labels(self) -> list[str]:

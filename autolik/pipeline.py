@@ -188,11 +188,17 @@ class Training:
         return split_indices(n, self.seed, self.test_fraction, self.val_fraction)
 
 
-def train(data: Data, rec, training: Training, checkpoint=None):
+def train(data: Data, rec, training: Training, checkpoint=None, world=None):
     """Build the VAE for ``rec``, train it on the training rows, evaluate it on the test rows.
 
     ``checkpoint``: an :class:`autolik.checkpoint.Checkpointer` that saves (and on ``--resume``
     restores) the loop's state at the end of epochs.
+    ``world``: an :class:`autolik.distributed.World`: this process's share of a data-parallel run
+    (rank 0 alone draws progress and writes the log; the held-out figures are reduced over the processes).
+
+    Dense data that are memory-mapped (an ``.npy`` file) or larger than ``AUTOLIK_IN_MEMORY_MB`` are
+    read a batch at a time (:mod:`autolik.batches`) instead of being copied into one float64 array;
+    smaller data keep that copy, and the results they always gave.
 
     Returns:
         a :class:`~autolik.fitted.FittedVAE` whose ``metrics`` are the held-out figures (empty when
@@ -203,24 +209,26 @@ def train(data: Data, rec, training: Training, checkpoint=None):
     from autolik.fitted import FittedVAE
     from autolik.model import VAE
     from autolik.outputs import OutputSpec
-    from autolik.sparse import columns, has_nan, rows
+    from autolik.distributed import check
     from autolik.train import TrainConfig, train as train_loop
 
     used = rec.used_columns
     if not used:
         raise DataError(_nothing_to_model(rec, data.profile))
     split = training.split(data.n_samples)
-    x = columns(data.dataset.data, used)  # float64; sparse data stay sparse (dense mini-batches in train)
+    options = training.loop_options()
+    check(world, len(split["train"]), options["batch_size"])
+    part, missing = _rows(data, used, split)
     torch.manual_seed(training.seed)
     model = VAE(rec.likelihood_module(), latent_dim=training.latent_dim, hidden=training.hidden,
                 architecture=training.architecture, image_shape=_image_shape(rec, data.profile, len(used)),
-                missing=has_nan(x))
+                missing=missing)
     pre = rec.preprocessor()
-    options = training.loop_options()
     if checkpoint is not None:
         checkpoint.bind(rec, model, {"seed": int(training.seed), "n_samples": data.n_samples})
-    history = train_loop(model, pre, x[split["train"]], x[split["val"]], TrainConfig(**options),
-                         checkpoint=checkpoint)
+    loop_options = dict(options, **({} if world is None or world.main else {"quiet": True, "log": None}))
+    history = train_loop(model, pre, part("train"), part("val"), TrainConfig(**loop_options),
+                         checkpoint=checkpoint, world=world)
     fitted = FittedVAE(recommendation=rec, preprocessor=pre, model=model, history=history, metrics={},
                        profile=data.profile_dict, output=OutputSpec.build(data.dataset, data.profile_dict, rec),
                        lattice=_is_lattice(data.profile, used),
@@ -228,8 +236,25 @@ def train(data: Data, rec, training: Training, checkpoint=None):
                                "val_fraction": training.val_fraction, "k": int(training.k), "select": training.select},
                        split={"seed": int(training.seed), "n_samples": data.n_samples, **split})
     if len(split["test"]) and not history.interrupted:  # a stop signal asks for the weights, not for more work
-        fitted.metrics = fitted._evaluate_used(rows(x, split["test"]), k=int(training.k))
+        fitted.metrics = fitted._evaluate_used(part("test"), k=int(training.k), world=world)
     return fitted
+
+
+def _rows(data: Data, used, split: dict):
+    """``(part, missing)``: ``part(name)`` gives the used columns of a split's rows in float64 (sparse: CSR), or
+    a :class:`autolik.batches.RowSource` reading them from the data when they stream
+    (:func:`autolik.batches.streams`); ``missing``: whether any used value is NaN (from the profile's counts
+    when streaming, so nothing scans the file again)."""
+    from autolik.batches import RowSource, streams
+    from autolik.sparse import columns, has_nan, rows
+
+    ds = data.dataset
+    if streams(ds.data, len(split["train"]), len(used)):
+        feats = data.profile.features
+        return (lambda name: RowSource(ds.data, split[name], used, what=f"the {name} rows")), \
+            any(feats[c].n_missing for c in used)
+    x = columns(ds.data, used)  # float64; sparse data stay sparse (dense mini-batches in train)
+    return (lambda name: rows(x, split[name]) if name == "test" else x[split[name]]), has_nan(x)
 
 
 def _is_lattice(profile, columns: Sequence[int]) -> bool:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from autolik import interrupt
+from autolik.batches import RowSource, ValidationRows, epoch_order
 from autolik.errors import DataError, UsageError
 from autolik.progress import Progress
 from autolik.transforms import Preprocessor
@@ -38,7 +39,8 @@ SMALL_STEP = 2e7  # weights x batch rows below which one thread trains faster th
 def cpu_threads(work: float | None = None) -> int:
     """Torch threads for training on the CPU: ``$AUTOLIK_THREADS`` if set; else one thread for a small
     network (``work`` = weights x batch rows below ``SMALL_STEP``: a table MLP, whose matrix products
-    are too small to split, and whose threads only contend), else every core we may use."""
+    are too small to split, and whose threads only contend), else every core we may use (divided
+    among the processes of a data-parallel run on this machine)."""
     env = os.environ.get("AUTOLIK_THREADS", "").strip()
     if env:
         if not env.isdigit() or int(env) < 1:
@@ -46,7 +48,10 @@ def cpu_threads(work: float | None = None) -> int:
         return int(env)
     if work is not None and work < SMALL_STEP:
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from autolik.distributed import per_process_threads
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return per_process_threads(cores)  # torchrun's processes on this machine share its cores
 
 
 LIKELIHOOD_LR_FACTOR = 10.0
@@ -174,7 +179,13 @@ def as_data_tensor(x: np.ndarray, n_columns: int, what: str) -> torch.Tensor:
     """(n, n_columns) float64 CPU tensor of x, checked: 2-D, right width, no infinities.
 
     A scipy.sparse x gives a :class:`autolik.sparse.SparseRows` instead: indexed by rows it
-    returns dense float64 tensors, so only a mini-batch is ever dense."""
+    returns dense float64 tensors, so only a mini-batch is ever dense; a
+    :class:`autolik.batches.RowSource` (rows read from the file) is checked for its width and
+    passed as it is (its batches are checked for infinities as they are read)."""
+    if isinstance(x, RowSource):
+        if x.shape[1] != n_columns:
+            raise DataError(f"{what} must have {n_columns} columns, got {x.shape[1]}; pass only the columns the model uses")
+        return x
     if type(x).__module__.startswith("scipy.sparse"):
         from autolik.sparse import check_rows
 
@@ -186,6 +197,41 @@ def as_data_tensor(x: np.ndarray, n_columns: int, what: str) -> torch.Tensor:
     if np.isinf(arr).any():
         raise DataError(f"{what} holds infinite values; replace them with NaN (missing) or finite numbers")
     return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def validation_rows(pre: Preprocessor, x_val, x_train, n_columns: int, seed: int, device, dtype):
+    """The validation rows in model space, dequantised with ``seed``: a tensor made once (in-memory and
+    sparse data), or, when the training rows are read from the file, a
+    :class:`autolik.batches.ValidationRows` that reads and dequantises them a unit at a time."""
+    xv = as_data_tensor(x_val, n_columns, "x_val") if x_val is not None else x_train[:0]
+    if isinstance(xv, RowSource):
+        return ValidationRows(xv, pre, seed, device, dtype)
+    xv = xv.dense() if hasattr(xv, "dense") else xv  # sparse: the validation rows, made dense once
+    return pre.forward(xv, dequantize=True, generator=torch.Generator().manual_seed(seed)).to(device, dtype)
+
+
+def _validation(loop, model, seed: int) -> float:
+    """The validation loss of the loop's validation rows: a tensor's by :func:`validation_loss`, rows read
+    from a file (or one process's share of them) by their own ``validation_loss``."""
+    own = getattr(loop.y_val, "validation_loss", None)
+    return own(model, 4 * loop.bs, seed) if own is not None else validation_loss(model, loop.y_val, 4 * loop.bs, seed)
+
+
+def _data_parallel(loop, world, deadline):
+    """Under data-parallel training, the loop becomes this process's share of the run
+    (:meth:`autolik.distributed.World.attach`: its rows of each global batch, DDP); returns what the
+    epoch compares the clock with (the processes' agreed answer). Without a world: the deadline."""
+    return deadline if world is None else world.attach(loop, deadline)
+
+
+def _release(loop, world) -> None:
+    """Undo :func:`_data_parallel` and stop the file readers' threads."""
+    if world is not None:
+        world.detach(loop)
+    for rows in (loop.x, getattr(loop.y_val, "source", None)):
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
 
 
 def _snapshot(model: torch.nn.Module) -> dict:
@@ -239,11 +285,8 @@ class _Loop:
         self.x = as_data_tensor(x_train, n_cols, "x_train")
         if len(self.x) == 0:
             raise DataError("x_train has no rows; training needs at least one sample")
-        xv = as_data_tensor(x_val, n_cols, "x_val") if x_val is not None else self.x[:0]
-        xv = xv.dense() if hasattr(xv, "dense") else xv  # sparse: the validation rows, made dense once
-        gen_val = torch.Generator().manual_seed(config.seed + 1)
         self.dtype = next(model.parameters()).dtype  # float32 normally; float64 models train too
-        self.y_val = pre.forward(xv, dequantize=True, generator=gen_val).to(self.device, self.dtype)
+        self.y_val = validation_rows(pre, x_val, self.x, n_cols, config.seed + 1, self.device, self.dtype)
         self.gen = torch.Generator().manual_seed(config.seed)
         self.bs = max(1, int(config.batch_size))
         self.n_batches = math.ceil(len(self.x) / self.bs)
@@ -298,7 +341,7 @@ class _Loop:
         """One pass; returns (mean train loss, whether it ended early: the time budget ran out or a
         stop signal came, see :mod:`autolik.interrupt`)."""
         self.model.train()
-        perm = torch.randperm(len(self.x), generator=self.gen)
+        perm = epoch_order(self.x, self.gen)
         total = torch.zeros((), device=self.device)
         seen, out_of_time, t0 = 0, False, time.perf_counter()
         for b in range(self.n_batches):
@@ -319,7 +362,7 @@ class _Loop:
 
 
 def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, config: TrainConfig,
-          checkpoint=None) -> History:
+          checkpoint=None, world=None) -> History:
     """Fit ``model`` by maximising the ELBO; returns the :class:`History`.
 
     Args:
@@ -332,6 +375,10 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
         checkpoint: an :class:`autolik.checkpoint.Checkpointer` (or None): training starts from its
             ``resume_state`` when it has one, hands it the state after every epoch that training goes on
             from (:func:`training_state`), and tells it when a stop signal ends the run.
+        world: an :class:`autolik.distributed.World`: train this process's share of a data-parallel run
+            (every process calls ``train`` with the same arguments; see :mod:`autolik.distributed`).
+
+    x_train and x_val may be :class:`autolik.batches.RowSource` s (rows read from the file a group at a time).
 
     Early stopping restores the weights of the epoch with the best validation loss. If the loss
     or the gradient becomes NaN/inf, training stops and the weights of the last completed
@@ -357,14 +404,14 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
     deadline = t_start + config.max_seconds if config.max_seconds else None
     progress = Progress(config.epochs, loop.n_batches, quiet=config.quiet, early_stopping=config.patience > 0,
                         max_seconds=deadline - time.perf_counter() if deadline else None, first_epoch=first)
+    step_deadline = _data_parallel(loop, world, deadline)
     with interrupt.stop_on_signals(), _epoch_log(config.log, t_start, append=resume is not None) as log:
         try:
             for epoch in range(first, int(config.epochs) + 1):
                 hist.epochs_run = epoch
                 try:
-                    train_loss, out_of_time = loop.epoch(epoch, progress, last_val, deadline)
-                    val = (validation_loss(model, loop.y_val, 4 * loop.bs, config.seed + 2) if len(loop.y_val)
-                           else train_loss)
+                    train_loss, out_of_time = loop.epoch(epoch, progress, last_val, step_deadline)
+                    val = _validation(loop, model, config.seed + 2) if len(loop.y_val) else train_loss
                     if not math.isfinite(val):
                         raise _NonFinite
                 except _NonFinite:
@@ -404,6 +451,7 @@ def train(model, pre: Preprocessor, x_train: np.ndarray, x_val: np.ndarray, conf
                 model.load_state_dict(best_state)
         finally:
             progress.close()
+            _release(loop, world)
     if hist.stopped_reason.startswith("non-finite"):
         progress.message(hist.stopped_reason)
     hist.train_seconds = time.perf_counter() - t_start

@@ -11,12 +11,26 @@ import warnings
 
 import click
 
+from autolik.distributed import launched, rank
 from autolik.errors import AutolikError, DataWarning, UsageError
 from autolik.jsonable import jsonable
 
+DATA_PARALLEL = ("fit",)  # the commands torchrun may launch (the others refuse: each process would do all the work)
+
 
 class _Group(click.Group):
-    """Click group that turns autolik's own errors into one-line messages with the right exit code."""
+    """Click group that turns autolik's own errors into one-line messages with the right exit code.
+
+    Under torchrun (data-parallel ``fit``) every process meets the same bad input; rank 0 alone prints
+    the line, the others exit with the same code in silence (:mod:`autolik.distributed`)."""
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        env = launched()
+        if env and env["size"] > 1 and name not in DATA_PARALLEL:
+            raise UsageError(f"`autolik {name}` runs as one process; only `autolik fit` trains data-parallel under "
+                             "torchrun: run it without torchrun")
+        return name, cmd, rest
 
     def invoke(self, ctx):
         try:
@@ -24,9 +38,11 @@ class _Group(click.Group):
                 warnings.simplefilter("always", DataWarning)
                 warnings.showwarning = _show_warning
                 return super().invoke(ctx)
-        except UsageError as e:
-            raise click.UsageError(str(e), ctx=ctx) from None
-        except AutolikError as e:
+        except (UsageError, AutolikError) as e:
+            if rank() > 0:  # rank 0 says it
+                raise click.exceptions.Exit(2 if isinstance(e, UsageError) else 1) from None
+            if isinstance(e, UsageError):
+                raise click.UsageError(str(e), ctx=ctx) from None
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:  # Ctrl-C outside training (or twice): one line and the shell's code, not "Aborted!"
             click.echo("interrupted; nothing more was written", err=True)
@@ -39,8 +55,9 @@ class _Group(click.Group):
                                            "(sample streams its output; fit and compare hold the data)") from None
             if os.environ.get("AUTOLIK_DEBUG"):
                 raise
+            where = f"rank {rank()}: " if rank() > 0 else ""  # a failure of one process is its own
             raise click.ClickException(
-                f"internal error ({type(e).__name__}: {e}); rerun with AUTOLIK_DEBUG=1 for the traceback"
+                f"{where}internal error ({type(e).__name__}: {e}); rerun with AUTOLIK_DEBUG=1 for the traceback"
             ) from None
 
 
@@ -50,7 +67,8 @@ _default_showwarning = warnings.showwarning
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """autolik's DataWarnings (data used but doubtful) as one ``warning:`` line on stderr; others as usual."""
     if issubclass(category, DataWarning):
-        click.echo(f"warning: {message}", err=True)
+        if rank() == 0:
+            click.echo(f"warning: {message}", err=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 

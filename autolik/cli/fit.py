@@ -104,27 +104,29 @@ def describe_metrics(m: dict) -> str:
     return text
 
 
-def fit_summary(fitted, model_dir) -> dict:
-    """The ``--json`` object of ``autolik fit`` (and ``autolik demo``)."""
+def fit_summary(fitted, model_dir, world_size: int = 1) -> dict:
+    """The ``--json`` object of ``autolik fit`` (and ``autolik demo``); ``world_size``: the processes that trained
+    it (torchrun), ``samples_per_second`` being theirs together."""
     h, rec = fitted.history, fitted.recommendation
     return {"likelihood": rec.likelihood, "activation": rec.activation, "loss": rec.loss,
             "preprocessing": rec.preprocessing, "comparable": rec.comparable,
             "epochs_run": h.epochs_run, "stopped_reason": h.stopped_reason, "train_seconds": h.train_seconds,
-            "samples_per_second": h.samples_per_second,
+            "samples_per_second": h.samples_per_second, "world_size": int(world_size),
             "test": {key: fitted.metrics.get(key) for key in TEST_KEYS} if fitted.metrics else None,
             "model_dir": str(model_dir) if model_dir else None}
 
 
-def _report(fitted, out, as_json: bool, quiet: bool) -> None:
+def _report(fitted, out, as_json: bool, quiet: bool, world_size: int = 1) -> None:
     if out:  # writability was checked before training; a run stopped by a signal keeps its checkpoint
         from autolik.persist import save_fitted
 
         save_fitted(fitted, out, force=True, keep_checkpoint=bool(getattr(fitted.history, "interrupted", None)))
     if as_json:
-        emit_json(fit_summary(fitted, out))
+        emit_json(fit_summary(fitted, out, world_size))
         return
     h = fitted.history
-    click.echo(f"trained {h.epochs_run} epochs in {h.train_seconds:.1f} s ({h.samples_per_second:.0f} samples/s); "
+    procs = f" on {world_size} processes" if world_size > 1 else ""
+    click.echo(f"trained {h.epochs_run} epochs{procs} in {h.train_seconds:.1f} s ({h.samples_per_second:.0f} samples/s); "
                f"{h.stopped_reason}")
     text = describe_metrics(fitted.metrics)
     if fitted.metrics and not fitted.recommendation.comparable:  # e.g. Bernoulli on grey levels
@@ -168,8 +170,9 @@ SETTINGS = ("key", "likelihood", "mode", "latent_dim", "hidden", "epochs", "batc
               help="Early stopping (10 epochs without a better validation loss) counts only after this many "
                    "optimisation steps, so small data are not stopped near their start.")
 @click.option("--select", type=click.Choice(["analyser", "empirical"]), default="analyser", show_default=True)
-@click.option("--log", "log", default=None,
-              help="Write one JSON line per epoch (losses, best epoch, seconds) here (.jsonl).")
+@click.option("--log", "--log-file", "log", default=None,
+              help="Write one JSON line per epoch (losses, best epoch, seconds) here (.jsonl). Under torchrun "
+                   "write --log-file (torchrun's own parser takes --log for its --log-dir).")
 @click.option("--out", default=None,
               help="Save the model to this directory (and checkpoints to DIR/checkpoint/ while training).")
 @click.option("--resume", is_flag=True,
@@ -192,8 +195,13 @@ def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_s
     kept and saved when --out is given, the checkpoint of the last completed epoch is kept in DIR/checkpoint/
     (`--resume --force` continues the run from it), and the command exits 130 (143 for SIGTERM). A second
     Ctrl-C stops at once.
+
+    Launched by `torchrun --nproc-per-node N -m autolik fit FILE ...`, the N processes train one model
+    data-parallel (gloo on CPUs, nccl on GPUs): --batch-size is the global batch, shared by the processes;
+    rank 0 chooses the likelihood, prints, and writes the model, checkpoints and --log; --resume works.
     """
     from autolik.api import fit
+    from autolik.distributed import current, finish
     from autolik.interrupt import EXIT_CODES, stop_on_signals
 
     if max_seconds is not None and not max_seconds > 0:
@@ -203,15 +211,22 @@ def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_s
     given = dict(locals())
     settings = {name: given[name] for name in SETTINGS}
     settings["hidden"] = list(_parse_hidden(hidden) or []) or None
-    ckpt = _checkpointer(file, out, resume, force, settings, log)
-    if log:
+    world = current(device)  # torchrun: join the process group before any check, so all see the same files
+    main = world is None or world.main
+    quiet = quiet or not main
+    ckpt = _checkpointer(file, out, resume, force, settings, log, writer=main)
+    if log and main:
         _check_log(file, log, force, ckpt)
     with stop_on_signals():
         fitted = fit(file, **{**settings, "hidden": settings["hidden"] and tuple(settings["hidden"])}, quiet=quiet,
                      log=log, checkpoint=ckpt,
                      on_recommendation=lambda rec: _say(describe_recommendation(rec), quiet))
-        _report(fitted, out, as_json, quiet)
+        if main:
+            _report(fitted, out, as_json, quiet, world.size if world else 1)
+    finish()  # the processes leave together, once rank 0 has saved
     stopped = fitted.history.interrupted
+    if stopped and not main:
+        raise click.exceptions.Exit(EXIT_CODES[stopped])
     if stopped:
         kept = f"saved to {out}" if out else "not saved (no --out)"
         click.echo(f"interrupted by {stopped}: {fitted.history.stopped_reason}; the model was {kept}"
@@ -219,9 +234,12 @@ def fit_command(file, key, likelihood, mode, latent_dim, hidden, epochs, batch_s
         raise click.exceptions.Exit(EXIT_CODES[stopped])
 
 
-def _checkpointer(file, out, resume: bool, force: bool, settings: dict, log):
+def _checkpointer(file, out, resume: bool, force: bool, settings: dict, log, writer: bool = True):
     """The Checkpointer of a fit with --out (None without): a fresh one after the usual overwrite checks,
-    or (--resume) the checkpoint in ``out``, checked against the settings given and the data file."""
+    or (--resume) the checkpoint in ``out``, checked against the settings given and the data file.
+
+    ``writer`` False (data-parallel ranks other than 0): the same checks, and no fresh Checkpointer; a resumed
+    fit's is read-only (every process starts from the checkpoint, only rank 0 writes)."""
     from autolik.checkpoint import Checkpointer, exists
     from autolik.persist import check_writable, is_model_dir
 
@@ -231,14 +249,14 @@ def _checkpointer(file, out, resume: bool, force: bool, settings: dict, log):
         return None
     if not resume:
         check_writable(out, force)
-        return Checkpointer(out, file, settings, log=log)
+        return Checkpointer(out, file, settings, log=log) if writer else None
     if not exists(out):
         raise UsageError(f"--resume: {out} holds no checkpoint of an unfinished fit; run without --resume to start one")
     if is_model_dir(out) and not force:
         raise DataError(f"{out} already holds a finished model (saved when the fit was stopped, or by another fit); "
                         "pass --force to replace it with the resumed fit")
     check_writable(out, force=True)
-    ckpt = Checkpointer(out, file, settings, resume=True, log=log)
+    ckpt = Checkpointer(out, file, settings, resume=True, log=log, writer=writer)
     _resumed_settings(settings, ckpt.saved["settings"])
     ckpt.settings = dict(settings)
     ckpt.check_data()

@@ -188,10 +188,15 @@ class VAE(nn.Module):
         self.in_shift.copy_(mean.to(self.in_shift))
         self.in_scale.copy_(torch.where(sd > 1e-8, 1.0 / sd, torch.ones_like(sd)).to(self.in_scale))
 
-    def loss(self, x: torch.Tensor, beta: float = 1.0) -> LossTerms:
-        """Negative ELBO of a model-space batch x (batch, n_inputs), one reparameterised z per sample."""
+    def loss(self, x: torch.Tensor, beta: float = 1.0, eps: torch.Tensor | None = None) -> LossTerms:
+        """Negative ELBO of a model-space batch x (batch, n_inputs), one reparameterised z per sample.
+
+        ``eps``: the standard-normal noise of z (batch, latent_dim), when the caller draws it (data-parallel
+        training draws the whole global batch's noise in every process and passes each its rows'); else
+        drawn here, as ``rsample`` draws it."""
         q = self.encode(x)
-        nll = -self.likelihood.log_prob(self.decode(q.rsample()), x)
+        z = q.rsample() if eps is None else q.loc + eps * q.scale  # rsample's own expression
+        nll = -self.likelihood.log_prob(self.decode(z), x)
         kl = kl_divergence(q, Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))).sum(-1)
         return LossTerms(loss=(nll + beta * kl).mean(), nll=nll, kl=kl)
 

@@ -11,6 +11,11 @@ resumed run continues exactly where an uninterrupted one would be.
 
 The loop is kept lean (one float64 tensor of the training data made once, no per-batch host
 syncs beyond the finiteness check on CPU) so its throughput stays close to a bare PyTorch loop.
+Where the batches come from is outside the loop's step: the training rows it indexes may instead be
+a :class:`autolik.batches.RowSource` (a memory-mapped file read a block-shuffled group at a time,
+never copied whole) or one process's share of a data-parallel run (:mod:`autolik.distributed`,
+which also wraps the model in DDP); the loop asks :func:`autolik.batches.epoch_order` for each
+epoch's order and calls ``x[idx]`` either way.
 """
 from __future__ import annotations
 

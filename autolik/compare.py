@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import types
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -481,3 +483,15 @@ def leaderboard_text(comp: Comparison) -> str:
     from autolik.report import leaderboard_text as _text
 
     return _text(comp)
+
+
+class _CallableModule(types.ModuleType):
+    """``autolik.compare`` is both this module and its function: importing the module sets the
+    package attribute to the module, which would hide the function that ``autolik.compare(X)``
+    promises. Calling the module calls :func:`compare`."""
+
+    def __call__(self, *args, **kwargs):
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -146,7 +146,8 @@ class World:
         :meth:`detach` undoes it."""
         share = _Share(loop.x, self, loop.bs)
         flags = _Flags(self, deadline, 1 if loop.device.type == "cpu" else CUDA_SYNC_EVERY, loop.device)
-        loop._serial = (loop.x, loop.pre, loop.model, loop.y_val)
+        loop._serial = (loop.x, loop.pre, loop.model, loop.y_val, loop.y0)
+        loop.y0 = None  # the model-space copy of every row: this process maps its share of each batch instead
         loop.x, loop.pre = share, _SharePre(loop.pre, share)
         loop.model = _Step(loop.model, self, share, flags, loop.device)
         loop.y_val = _ShareVal(loop.y_val, self)
@@ -157,7 +158,7 @@ class World:
         serial = getattr(loop, "_serial", None)
         if serial is not None:
             step = loop.model
-            loop.x, loop.pre, loop.model, loop.y_val = serial
+            loop.x, loop.pre, loop.model, loop.y_val, loop.y0 = serial
             loop._serial = None
             step.flags.out = step.flags.pending = None  # the last loss and its graph
             step.ddp = None

@@ -213,6 +213,25 @@ def _load_parquet(path: Path) -> Dataset:
 # --------------------------------------------------------------------------- memory maps
 
 
+def mapped_file(data) -> tuple[str, int] | None:
+    """``(path, byte offset of row 0)`` when ``data`` is a C-contiguous 2-D view of a file mapped
+    read-only or shared (as :func:`load` maps a ``.npy``), else None.
+
+    Another process then maps the same rows itself, ``np.memmap(path, dtype, "r", offset + r0 *
+    row_bytes, shape)``, instead of receiving them pickled. A copy-on-write map (mode ``"c"``)
+    gives None: its changes live only in this process.
+    """
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or not data.flags.c_contiguous:
+        return None
+    root = data
+    while root is not None and not (isinstance(root, np.memmap) and isinstance(root.base, mmap.mmap)):
+        root = getattr(root, "base", None)
+    if root is None or not getattr(root, "filename", None) or getattr(root, "mode", "c") == "c":
+        return None
+    start = data.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return str(root.filename), int(root.offset) + int(start)
+
+
 def release_rows(data: np.ndarray, start: int, stop: int) -> None:
     """Drop the mapped pages of rows [start, stop) of a memmap view from this process (no-op otherwise).
 

@@ -318,7 +318,7 @@ def _block(csc, indptr, implicit, j0: int, j1: int, n: int, st, distinct: list) 
         cs, vs = cs[keep], vs[keep]
     bounds = np.searchsorted(cs, np.arange(w + 1))
     sizes = np.diff(bounds)
-    st.n_distinct_seen[j0:j1] = sizes
+    st.n_distinct_seen[j0:j1] = np.minimum(sizes, st.cap + 1)  # cap + 1 over the cap, as the dense pass
     for i, u in enumerate(np.split(vs, bounds[1:-1])):
         distinct[j0 + i] = u if sizes[i] <= st.cap else None
 

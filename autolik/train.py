@@ -63,6 +63,20 @@ LIKELIHOOD_LR_FACTOR = 10.0
 INIT_ROWS = 256  # rows used to start the decoder's output at the data's marginal
 
 
+def make_adam(groups: list[dict], lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam with its fused kernel where torch has one (CPU and CUDA, floating parameters): one pass
+    over all parameters instead of a Python loop over tensors, which on a table MLP costs more than
+    the forward and backward passes together (benchmarks/bench_train.py). Same update rule; the
+    for-loop implementation elsewhere."""
+    params = [p for g in groups for p in g["params"]]
+    if device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in params):
+        try:
+            return torch.optim.Adam(groups, lr=lr, fused=True)
+        except (RuntimeError, ValueError):  # a build or dtype without the fused kernel
+            pass
+    return torch.optim.Adam(groups, lr=lr)
+
+
 def _param_groups(model, lr: float) -> list[dict]:
     """Adam groups: the likelihood's own learned parameters (a shared or per-feature scale,
     dispersion, degrees of freedom) move LIKELIHOOD_LR_FACTOR times faster than the networks.
@@ -281,9 +295,10 @@ class _Loop:
         self.gen = torch.Generator().manual_seed(config.seed)
         self.bs = max(1, int(config.batch_size))
         self.n_batches = math.ceil(len(self.x) / self.bs)
+        self.y0, self.jitter = self._model_space(pre)
         self.check_every = 1 if self.device.type == "cpu" else CUDA_CHECK_EVERY
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.opt = torch.optim.Adam(_param_groups(model, config.lr), lr=config.lr)
+        self.opt = make_adam(_param_groups(model, config.lr), config.lr, self.device)
         self.step = 0
         self.step_seconds = 0.0
         self.samples = 0
@@ -292,9 +307,28 @@ class _Loop:
         warm = self.cfg.kl_warmup_epochs * self.n_batches
         return 1.0 if warm <= 0 else min(1.0, (self.step + 1) / warm)
 
+    def _model_space(self, pre: Preprocessor):
+        """The training rows mapped to model space once (float32, as the model reads them), and per
+        column the width of the dequantisation noise there (``step * scale``; None: no lattice
+        column): a batch is then a row gather plus one noise draw, not the affine map again on
+        float64 rows. Sparse data stay sparse (mapped per batch)."""
+        if not isinstance(self.x, torch.Tensor):
+            return None, None
+        y0 = pre.forward(self.x, dequantize=False)
+        width = (pre.step * pre.scale).to(torch.float32)
+        return y0, (width if bool((pre.step > 0).any()) else None)
+
+    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+        """Model-space rows ``idx``, dequantised with fresh noise from the loop's generator."""
+        if self.y0 is None:
+            return self.pre.forward(self.x[idx], dequantize=True, generator=self.gen)
+        y = self.y0[idx]
+        if self.jitter is not None:
+            y = y + torch.rand(y.shape, generator=self.gen) * self.jitter
+        return y
+
     def batch(self, idx: torch.Tensor, check: bool) -> torch.Tensor:
-        y = self.pre.forward(self.x[idx], dequantize=True, generator=self.gen)
-        y = y.to(self.device, self.dtype, non_blocking=True)
+        y = self.rows(idx).to(self.device, self.dtype, non_blocking=True)
         loss = self.model.loss(y, beta=self.beta()).loss
         if check and not bool(torch.isfinite(loss)):
             raise _NonFinite

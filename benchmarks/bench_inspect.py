@@ -11,7 +11,7 @@ each in a fresh subprocess so that peak resident memory (VmHWM) is measured sepa
 * ``plain``: numpy min and max per column over the same memmap, in ~64 MB row chunks;
 * ``inspect``: ``autolik.inspect(path)`` (load, streaming profile, support classes), with its
   default threads (the usable cores, up to 2);
-* ``inspect-1``: the same on one thread (``workers=1``), for the single-core figure;
+* ``inspect-1``: the same on one thread (``threads=1``), for the single-core figure;
 * ``inspect-numpy``: default threads, the numpy pass (``AUTOLIK_KERNEL=numpy``: no C compiler).
 
 Writes benchmarks/results/bench_inspect.md and deletes a file it created unless ``--keep``.
@@ -75,7 +75,7 @@ def measure(kind: str, path: str) -> dict:
         import autolik
         from autolik.analysis.kernel import backend
 
-        prof = autolik.inspect(path, workers=1 if kind == "inspect-1" else None)
+        prof = autolik.inspect(path, threads=1 if kind == "inspect-1" else None)
         assert prof.n_samples == len(x)
         return {"kind": kind, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb(),
                 "backend": backend()}
@@ -125,7 +125,7 @@ def main(argv=None) -> None:
     ]
     for k, label in (("plain", "numpy min+max per column (reference, 1 thread)"),
                      ("inspect", "autolik.inspect (full profile, default: 2 threads here)"),
-                     ("inspect-1", "autolik.inspect, workers=1"),
+                     ("inspect-1", "autolik.inspect, threads=1"),
                      ("inspect-numpy", "autolik.inspect, numpy pass (AUTOLIK_KERNEL=numpy)")):
         r = best[k]
         lines.append(f"| {label} | {r['seconds']:.2f} | {size_gb / r['seconds']:.2f} | {r['peak_rss_mb']:.0f} |")

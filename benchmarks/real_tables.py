@@ -148,6 +148,7 @@ def run_table(name: str, df, k: int, seed: int) -> dict:
         "naive_mse_nll": mse,
         "regret": _rel(p, b), "vs_mse": _rel(p, mse) if mse is not None else None,
         "seconds": seconds, "steps": comp.settings.get("steps_per_candidate"), "verdict": comp.verdict(),
+        "commit": _commit(),
         "supports": _supports(comp), "notes": comp.notes,
         "leaderboard": [{f: r[f] for f in ("candidate", "likelihood", "nll_iwae_nats_per_sample", "epochs_run",
                                              "stopped", "train_seconds")} for r in rows],
@@ -218,6 +219,28 @@ def losses(results: list[dict], frames: dict) -> list[str]:
     return out
 
 
+def _commit() -> str:
+    """The code that produced the figures: the repository's short commit (``+`` if files were edited)."""
+    import subprocess
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                              text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+" if git("status", "--porcelain", "--untracked-files=no", "autolik") else "")
+
+
+def _commits(results: list[dict]) -> str:
+    """Which code produced the rows: one commit, or each with its number of tables (a cache mixes runs)."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.get("commit", "an unrecorded commit")] = counts.get(r.get("commit", "an unrecorded commit"), 0) + 1
+    if len(counts) == 1:
+        return f"commit {next(iter(counts))}"
+    return "commits " + ", ".join(f"{c} ({n} tables)" for c, n in counts.items())
+
+
 def markdown(results: list[dict], command: str, which: str, frames: dict | None = None,
              rerun: list[str] | None = None) -> str:
     import torch
@@ -231,7 +254,8 @@ def markdown(results: list[dict], command: str, which: str, frames: dict | None 
         *([f"Rerun with `--only` after an analyser change that altered their picks: {', '.join(rerun)}; "
            "every other table is the previous run of the same command from its `--cache` (its pick did "
            "not change, nor did its runner-up).", ""] if rerun else []),
-        f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}. "
+        f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}; "
+        f"autolik at {_commits(results)}. "
         "Each table: `autolik.compare(path, candidates='auto', seed=0)` with its defaults (same split, "
         "architecture and optimisation steps for every candidate). Figures are held-out IWAE negative "
         "log-likelihood per sample (row), nats, in the data's units: a mass on discrete columns (continuous "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -72,6 +73,39 @@ def test_plot_writes_png_and_refuses_the_input(counts, tmp_path):
 def test_bad_usage_exits_2(counts, args, code):
     r = run(counts, *args)
     assert r.exit_code == code and "Traceback" not in r.output
+
+
+def _close(a, b) -> bool:
+    """Equal JSON documents, numbers to 1e-9 relative (a merge of shards rounds the moments apart)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_close(u, v) for u, v in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return b == pytest.approx(a, rel=1e-9)
+    return a == b
+
+
+def test_workers_give_the_same_report(tmp_path, monkeypatch):
+    """Two processes share a 20,000-row file (chunks shrunk to 16 kB so that there are shards to share)."""
+    from autolik.analysis import profile as P
+
+    monkeypatch.setattr(P, "CHUNK_BYTES", 1 << 14)
+    path = tmp_path / "w.npy"
+    np.save(path, np.column_stack([RNG.poisson(3, (20000, 2)), RNG.normal(size=20000)]).astype(np.float32))
+    one, two = run(path, "--json", "--quiet"), run(path, "--json", "--quiet", "--workers", "2")
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert _close(json.loads(one.output), json.loads(two.output))
+    assert run(path, "--json", "--quiet", "--workers", "auto").exit_code == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", ""])
+def test_bad_workers_exit_2(counts, value):
+    r = run(counts, "--workers", value)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert [line for line in r.output.splitlines() if "--workers" in line] == \
+        [f"Error: --workers must be a whole number of processes (1 = no extra process), or 0 / 'auto' for every core "
+         f"({os.cpu_count()} here); got {value!r}"]
 
 
 def test_bad_data_exits_1_with_one_line(tmp_path):

@@ -121,3 +121,15 @@ def test_select_empirical_returns_a_recommendation_on_the_full_data(real_data):
     rec = select_empirical(real_data, budget_seconds=2.0, sample_rows=100, seed=0, latent_dim=2, hidden=[8], k=2)
     assert rec.n_columns == real_data.shape[1]
     assert any("empirical" in n for n in rec.notes)
+
+
+def test_autolik_compare_stays_callable_after_its_module_is_imported():
+    """``autolik.compare`` names a module and its function; importing the module (as the pipeline
+    and the CLI do) must not turn ``autolik.compare(X)`` into 'module is not callable'."""
+    import importlib
+
+    import autolik
+
+    importlib.import_module("autolik.compare")
+    with pytest.raises(UsageError, match="unknown candidate"):
+        autolik.compare(np.zeros((10, 2)), candidates="nonsense")

@@ -18,9 +18,9 @@ def mixed():
     return x
 
 
-@pytest.mark.parametrize("chunk_rows,workers", [(None, 1), (333, 1), (333, 2), (1500, 2)])
-def test_fields(mixed, chunk_rows, workers):
-    p = profile(mixed, chunk_rows=chunk_rows, sample_rows=500, workers=workers)
+@pytest.mark.parametrize("chunk_rows,threads", [(None, 1), (333, 1), (333, 2), (1500, 2)])
+def test_fields(mixed, chunk_rows, threads):
+    p = profile(mixed, chunk_rows=chunk_rows, sample_rows=500, threads=threads)
     f = p.features
     assert p.shape == (2000, 9) and p.n_samples == 2000 and p.n_features == 9
     assert f[0].missing_fraction == pytest.approx(np.isnan(mixed[:, 0]).mean())
@@ -41,10 +41,10 @@ def test_fields(mixed, chunk_rows, workers):
     assert np.all(np.diff(p.sample_index) > 0)
 
 
-@pytest.mark.parametrize("chunk_rows,workers", [(97, 2), (1100, 2), (1100, 3)])
-def test_same_answer_whatever_the_chunking(mixed, chunk_rows, workers):
+@pytest.mark.parametrize("chunk_rows,threads", [(97, 2), (1100, 2), (1100, 3)])
+def test_same_answer_whatever_the_chunking(mixed, chunk_rows, threads):
     """Chunks of 1100 rows are split between worker threads (C kernel) and overlap the merging."""
-    a, b = profile(mixed, chunk_rows=chunk_rows, workers=workers), profile(mixed, workers=1)
+    a, b = profile(mixed, chunk_rows=chunk_rows, threads=threads), profile(mixed, threads=1)
     for fa, fb in zip(a.features, b.features):
         assert fa.distinct_values == fb.distinct_values and fa.grid_step == fb.grid_step
         assert fa.n_distinct == fb.n_distinct and fa.is_integer == fb.is_integer
@@ -88,12 +88,12 @@ def test_inspect_assigns_supports_and_passes_profiles_through(mixed):
     assert p.features[1].support == "count"
 
 
-def test_default_workers_are_the_usable_cores_up_to_two(monkeypatch):
+def test_default_threads_are_the_usable_cores_up_to_two(monkeypatch):
     import os
 
-    from autolik.analysis import profile as P
+    from autolik.analysis import shards as S
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    assert P._usable_cores(2) == 2
+    assert S.usable_cores(2) == 2 and S.thread_count(None, 1) == 2 and S.thread_count(None, 2) == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
-    assert P._usable_cores(2) == 1
+    assert S.usable_cores(2) == 1 and S.thread_count(None, 1) == 1

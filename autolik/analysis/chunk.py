@@ -259,6 +259,8 @@ def _chunk_distinct(x: np.ndarray, st: PartialStats, known: list | None, seen: n
             u = _unique_finite(col)
         st.n_distinct_seen[j] = len(u)
         st.distinct[j] = u if len(u) <= st.cap else None
+    # over the cap the count is cap + 1 whatever was seen first: any split of the rows merges alike
+    np.minimum(st.n_distinct_seen, st.cap + 1, out=st.n_distinct_seen)
 
 
 def _new_values(cols: np.ndarray, vals: np.ndarray, known_sets: list) -> dict[int, np.ndarray]:

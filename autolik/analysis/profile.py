@@ -6,14 +6,14 @@ memory-mapped data larger than RAM works.
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from autolik.analysis.chunk import ChunkPass
+from autolik.analysis.shards import (FIRST_ROWS, can_share, chunk_grid, parallel_stats, stream_stats,  # noqa: F401
+                                     thread_count, worker_count)
 from autolik.analysis.stats import CAP, PartialStats
+from autolik.errors import UsageError
 from autolik.sparse import is_sparse, rows as rows_of, sparse_stats
 
 
@@ -40,7 +40,7 @@ class FeatureProfile:
     kurtosis: float = float("nan")  # excess kurtosis
     zero_fraction: float = float("nan")
     is_integer: bool = False
-    n_distinct: int = 0
+    n_distinct: int = 0  # exact up to the cap (4096); cap + 1 when distinct_over_cap ("more than 4096")
     distinct_over_cap: bool = False
     distinct_values: list | None = None  # sorted, when not over the cap and small (<= 64)
     grid_step: float | None = None  # lattice step (e.g. 1/255) when values sit on a grid
@@ -84,14 +84,14 @@ class Profile:
 
 
 CHUNK_BYTES = 64 << 20
-FIRST_ROWS = 8192  # rows of the first chunk: more than the 1.25 * CAP values the distinct check sorts
 MAX_DISTINCT_VALUES = 64
 SAMPLE_BYTES = 256 << 20  # the float64 row sample stays under this (5000 rows up to 6,710 features)
 MIN_SAMPLE_ROWS = 1000
+MIN_SHARED_CHUNKS = 2  # chunks after the first below which starting a worker (~0.3 s) cannot pay
 
 
 def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, seed: int = 0,
-            workers: int | None = None, progress=None) -> Profile:
+            workers: int | str | None = 1, threads: int | None = None, progress=None) -> Profile:
     """Profile a dataset in one streaming pass over row chunks (~64 MB each).
 
     Args:
@@ -101,10 +101,17 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
             is capped so the sample stays under ``SAMPLE_BYTES`` (256 MB; at least 1000 rows):
             20,000 features get 1,677 rows (a note says so).
         seed: seed of the row sample.
-        workers: threads for the fused pass (default: the usable cores, up to 2). With two or
-            more, each chunk's pass is split between them and runs while this thread finishes
-            the previous chunk; the statistics do not depend on it beyond float rounding.
-        progress: called as ``progress(rows_done, n_rows)`` after each chunk (e.g. to draw a bar).
+        workers: processes that summarise contiguous shards of whole chunks, merged in order
+            (:mod:`autolik.analysis.shards`); 1 (default): this process only; 0 or ``"auto"``:
+            ``os.cpu_count()``. This process is one of them (``workers - 1`` are started). The
+            profile is the single pass's: exactly, but for the moments' float64 rounding (~1e-15
+            relative). Workers map a ``.npy`` file themselves; an array in memory (and a parsed
+            CSV) is copied once into shared memory. Data of fewer than MIN_SHARED_CHUNKS chunks
+            after the first (~128 MB), sparse data and Fortran-ordered files stay in this process.
+        threads: threads per process for the fused pass (default: the usable cores, up to 2,
+            shared out between the workers). With two or more, each chunk's pass is split between
+            them and runs while the previous chunk is finished; again only float rounding changes.
+        progress: called as ``progress(rows_done, n_rows)`` after each chunk (each shard with workers).
 
     Returns:
         A :class:`Profile` with every statistic filled in except ``support``/``support_detail``
@@ -112,49 +119,56 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
     """
     from autolik.io import Dataset, load, release_rows
 
+    n_workers = worker_count(workers)
     ds = dataset if isinstance(dataset, Dataset) else load(dataset)
     x = ds.data
     n, d = x.shape
-    rows = int(chunk_rows or max(1, CHUNK_BYTES // max(1, d * x.dtype.itemsize)))
-    m = min(int(sample_rows), max(MIN_SAMPLE_ROWS, SAMPLE_BYTES // (8 * d)))  # wide data: a smaller sample
-    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, m), replace=False))
+    rows = _chunk_rows(x, chunk_rows)
+    idx = _sample_index(n, d, sample_rows, seed)
     if is_sparse(x):  # the stored values only, column by column (zeros counted, not stored)
         return _finish_profile(ds, sparse_stats(x, CAP), rows_of(x, idx), idx, rows, progress)
+    grid = chunk_grid(n, rows)
+    n_threads = thread_count(threads, n_workers)
+    if n_workers > 1 and len(grid) - 2 >= MIN_SHARED_CHUNKS and can_share(x):
+        acc = parallel_stats(x, grid, n_workers, CAP, n_threads, progress)
+        return _finish_profile(ds, acc, rows_of(x, idx), idx, rows)
     sample = np.empty((len(idx), d), np.float64)
-    acc = PartialStats(d, CAP)
 
-    def finish(r0: int, job: ChunkPass) -> None:
-        acc._absorb(job.finish())
-        chunk = job.x
+    def on_chunk(r0: int, chunk: np.ndarray) -> None:
         lo, hi = np.searchsorted(idx, [r0, r0 + len(chunk)])
         sample[lo:hi] = chunk[idx[lo:hi] - r0]
         release_rows(x, r0, r0 + len(chunk))
         if progress is not None:
             progress(r0 + len(chunk), n)
 
-    # a short first chunk finds the settled features (over the cap, not integer) cheaply; later
-    # chunks skip those checks
-    starts = [0] + list(range(min(rows, FIRST_ROWS), n, rows))
-    ends = starts[1:] + [n]
-    n_workers = max(1, min(workers or _usable_cores(2), len(starts)))
-    pool = ThreadPoolExecutor(n_workers) if n_workers > 1 else None
-    try:
-        pending = None
-        for r0, r1 in zip(starts, ends):
-            # with workers, the fused pass over this chunk runs while this thread finishes the last
-            job = ChunkPass(x[r0:r1], acc).start(pool, n_workers)
-            if pending is not None:
-                finish(*pending)
-            pending = (r0, job)
-            if pool is None or r0 == 0:  # nothing to overlap; the first chunk's hints serve all others
-                finish(*pending)
-                pending = None
-        if pending is not None:
-            finish(*pending)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    return _finish_profile(ds, acc, sample, idx, rows)
+    return _finish_profile(ds, stream_stats(x, grid, CAP, n_threads, on_chunk), sample, idx, rows)
+
+
+def from_stats(dataset, stats: PartialStats, chunk_rows: int | None = None, sample_rows: int = 5000,
+               seed: int = 0) -> Profile:
+    """The Profile of ``dataset`` from its merged statistics (e.g. ``merge_all`` of every rank's
+    :func:`autolik.analysis.shards.partial_stats`): the row sample and the one-hot check read the
+    dataset; the rest comes from ``stats``. Supports are not assigned (see :func:`inspect`)."""
+    from autolik.io import Dataset, load
+
+    ds = dataset if isinstance(dataset, Dataset) else load(dataset)
+    n, d = ds.data.shape
+    if (stats.n_rows, stats.n_features) != (n, d):
+        raise UsageError(f"statistics of {stats.n_rows} rows x {stats.n_features} features do not match the data "
+                         f"({n} x {d}); merge the partials of every shard (or rank) of this dataset")
+    idx = _sample_index(n, d, sample_rows, seed)
+    return _finish_profile(ds, stats, rows_of(ds.data, idx), idx, _chunk_rows(ds.data, chunk_rows))
+
+
+def _chunk_rows(x, chunk_rows: int | None) -> int:
+    """Rows per chunk: ``chunk_rows``, else ~CHUNK_BYTES of the data's dtype."""
+    return int(chunk_rows or max(1, CHUNK_BYTES // max(1, x.shape[1] * x.dtype.itemsize)))
+
+
+def _sample_index(n: int, d: int, sample_rows: int, seed: int) -> np.ndarray:
+    """Sorted rows of the seeded sample; wide data gets fewer (the sample stays under SAMPLE_BYTES)."""
+    m = min(int(sample_rows), max(MIN_SAMPLE_ROWS, SAMPLE_BYTES // (8 * d)))
+    return np.sort(np.random.default_rng(seed).choice(n, size=min(n, m), replace=False))
 
 
 def _finish_profile(ds, acc: PartialStats, sample: np.ndarray, idx: np.ndarray, rows: int,
@@ -174,22 +188,14 @@ def _finish_profile(ds, acc: PartialStats, sample: np.ndarray, idx: np.ndarray, 
     return prof
 
 
-def _usable_cores(limit: int) -> int:
-    """Cores this process may run on, 1..limit."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:
-        n = os.cpu_count() or 1
-    return max(1, min(int(limit), n))
-
-
 def inspect(X, key: str | None = None, **options) -> Profile:
     """Load ``X`` (array, DataFrame, path or Dataset), profile it and assign each feature's support.
 
     Args:
         X: array-like of shape (n_samples, ...), a DataFrame, a file path, a Dataset or a Profile.
         key: array name inside an ``.npz`` file.
-        **options: passed to :func:`profile` (``chunk_rows``, ``sample_rows``, ``seed``, ``workers``).
+        **options: passed to :func:`profile` (``chunk_rows``, ``sample_rows``, ``seed``, ``workers``
+            processes, ``threads``, ``progress``).
     """
     if isinstance(X, Profile):
         return X

@@ -3,8 +3,10 @@
 A :class:`PartialStats` summarises rows of an (n_samples, n_features) array: counts of finite,
 NaN and +-inf values, min/max, mean and central moment sums up to order 4, zeros, whether every
 value is an integer, strict monotonicity, and the distinct values of each feature (exact up to a
-cap, then flagged). Two summaries of disjoint row sets merge exactly (``a.merge(b)``), so chunks of
-a memory-mapped file, or workers, combine into the statistics of the whole array.
+cap, then flagged). Two summaries of disjoint row sets merge exactly (``a.merge(b)``; a list of them
+in row order: :func:`merge_all`), so chunks of a memory-mapped file, worker processes or
+torch.distributed ranks combine into the statistics of the whole array; they pickle without their
+per-process cache.
 
 Moments merge with the pairwise formulas of Chan, Golub & LeVeque (1979), "Updating formulae and a
 pairwise algorithm for computing sample variances", extended to third and fourth order by Pebay
@@ -37,7 +39,9 @@ class PartialStats:
         integer: every finite value is an integer. increasing / decreasing: strictly monotone rows.
         first, last: the first and last row's values (for merging monotonicity).
         distinct: per feature, the sorted finite distinct values (float64), or None once over ``cap``.
-        n_distinct_seen: distinct count (exact while tracked; a lower bound once over the cap).
+        n_distinct_seen: distinct count (exact while tracked; ``cap + 1`` once over the cap: how many
+            values were seen before the set was dropped depends on the chunking, so that count is
+            not kept, and summaries of any split of the rows merge to the same value).
     """
 
     def __init__(self, n_features: int, cap: int = CAP):
@@ -90,6 +94,17 @@ class PartialStats:
         out.distinct = list(self.distinct)
         return out._absorb(other)
 
+    def __getstate__(self) -> dict:
+        """Pickled without the lattice cache: it only speeds up this process's next chunk, and
+        what a worker process or a torch.distributed rank sends should be the statistics alone."""
+        state = dict(vars(self))
+        state.pop("_lattice", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lattice = {}
+
     # ------------------------------------------------------------------ merging
     def _absorb(self, b: "PartialStats", distinct: bool = True) -> "PartialStats":
         a = self
@@ -131,7 +146,7 @@ class PartialStats:
         for j in range(self.n_features):
             u, v = self.distinct[j], b.distinct[j]
             if u is None or v is None:
-                self.n_distinct_seen[j] = max(self.n_distinct_seen[j], b.n_distinct_seen[j])
+                self.n_distinct_seen[j] = self.cap + 1
                 self.distinct[j] = None
                 continue
             if v is u or v.size == 0:
@@ -139,7 +154,7 @@ class PartialStats:
             w = _union(u, v) if u.size else v
             if len(w) == len(u):
                 continue  # nothing new: keep the same object (its lattice entry stays cached)
-            self.n_distinct_seen[j] = len(w)
+            self.n_distinct_seen[j] = min(len(w), self.cap + 1)
             self.distinct[j] = w if len(w) <= self.cap else None
 
     # ------------------------------------------------------------------ derived values
@@ -187,6 +202,32 @@ class PartialStats:
             else:
                 out.append(grid_step(u, integer=bool(self.integer[j]), eps=self.eps))
         return out
+
+
+def merge_all(parts) -> PartialStats:
+    """Statistics of the union of the row sets summarised by ``parts``, in the order given.
+
+    The order is the rows' order (shard 0 first, or rank 0 first: a torch.distributed job passes
+    the list gathered from all ranks); only the monotone flags depend on it. The result equals
+    one pass over all the rows exactly for counts, min/max, integer and monotone flags and
+    distinct sets (``cap + 1`` beyond the cap), and to float64 rounding of the pairwise merges
+    for the moments. The parts are left unchanged; parts with no rows are skipped.
+
+    Raises:
+        ValueError: no parts, or parts with different numbers of features or distinct caps.
+    """
+    parts = list(parts)
+    if not parts:
+        raise ValueError("merge_all needs at least one PartialStats")
+    d, cap = parts[0].n_features, parts[0].cap
+    for p in parts:
+        if (p.n_features, p.cap) != (d, cap):
+            raise ValueError(f"cannot merge statistics of {d} features (cap {cap}) with {p.n_features} features "
+                             f"(cap {p.cap}); every part must summarise the same columns")
+    acc = PartialStats(d, cap)
+    for p in parts:
+        acc._absorb(p)
+    return acc
 
 
 def _union(u: np.ndarray, v: np.ndarray) -> np.ndarray:

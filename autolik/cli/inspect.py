@@ -19,10 +19,10 @@ from autolik.errors import UsageError
 MAX_ROWS = 40  # beyond this many features, the table groups rows by support and family
 
 
-def _profile(file: str, key: str | None, sample_rows: int, quiet: bool = False):
+def _profile(file: str, key: str | None, sample_rows: int, quiet: bool = False, workers: int = 1):
     from autolik.pipeline import prepare
 
-    return prepare(file, key, quiet=quiet, sample_rows=sample_rows).profile
+    return prepare(file, key, quiet=quiet, sample_rows=sample_rows, workers=workers).profile
 
 
 def _choice_by_column(rec) -> dict:
@@ -65,7 +65,7 @@ def _table(prof, rec) -> list[str]:
             sd = f.variance ** 0.5 if f.variance == f.variance and f.variance >= 0 else float("nan")
             rows.append((str(f.name), f.support, (c.likelihood if c and c.used else "(left out)"),
                          f"{f.missing_fraction:.1%}", _num(f.min), _num(f.max), _num(f.mean), _num(sd),
-                         f">{f.n_distinct}" if f.distinct_over_cap else str(f.n_distinct)))
+                         f">{f.n_distinct - 1}" if f.distinct_over_cap else str(f.n_distinct)))
     else:
         groups: dict[tuple, list[int]] = {}
         for j, f in enumerate(prof.features):
@@ -108,15 +108,21 @@ def summary_lines(prof, rec) -> list[str]:
               help="Rows sampled for the quick likelihood fits.")
 @click.option("--force", is_flag=True, help="Replace an existing --plot file.")
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr (drawn only for files over 256 MB).")
-def inspect_command(file, key, as_json, plot, sample_rows, force, quiet):
+@click.option("--workers", default="1", show_default=True, metavar="N",
+              help="Processes that profile contiguous shards of the rows, merged exactly; 0 or 'auto': every core. "
+                   "Text and sparse files are parsed in this process.")
+def inspect_command(file, key, as_json, plot, sample_rows, force, quiet, workers):
     """Profile FILE (.npy, .npz, .csv, .tsv, .parquet) and recommend a decoder likelihood."""
+    from autolik.analysis.shards import worker_count
+
     if sample_rows < 10:
         raise UsageError(f"--sample-rows must be at least 10, got {sample_rows}")
+    workers = worker_count(workers, "--workers")
     if plot is not None:
         check_output(plot, force, inputs=[file], suffixes=(".png",), flag="--plot")
     from autolik.analysis.recommend import recommend
 
-    prof = _profile(file, key, sample_rows, quiet)
+    prof = _profile(file, key, sample_rows, quiet, workers)
     rec = recommend(prof)
     if plot is not None:
         from autolik.plots.inspect import plot_inspect

@@ -41,6 +41,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_scale_train.md"
+SCALE_RESULTS = ROOT / "benchmarks" / "results" / "bench_scale.md"  # bench_scale.py's, whose training section this fills
+TRAINING_MARK = "## Training part"  # bench_scale.py keeps the file from this heading on when it reruns
 WIDE = 784
 FIT = dict(hidden=(64,), latent_dim=8, batch_size=256, k=5, seed=0, quiet=True, patience=0)
 
@@ -243,6 +245,28 @@ def write(args, parts: dict) -> None:
             lines.append(f"| {k} | {n:,} | {n * 4 / 1e6:.2f} MB |")
         lines.append("")
     RESULTS.write_text("\n".join(lines))
+    if SCALE_RESULTS.exists() and {"memory", "ratio", "ddp"} <= set(parts):
+        scale = SCALE_RESULTS.read_text()
+        head = scale[:scale.index(TRAINING_MARK)] if TRAINING_MARK in scale else scale.rstrip("\n") + "\n\n"
+        SCALE_RESULTS.write_text(head + "\n".join(training_section(args, parts)) + "\n")
+
+
+def training_section(args, parts: dict) -> list[str]:
+    """bench_scale.md's training section: this script's figures in brief, the full tables in bench_scale_train.md."""
+    m, r, d = parts["memory"], parts["ratio"], parts["ddp"]
+    ratio = {name: d[(name, "2 processes, 1 thread each")]["samples_per_second"]
+             / d[(name, "1 process, 1 thread")]["samples_per_second"] for name in ("table", "wide")}
+    return [f"{TRAINING_MARK}: DDP with torchrun, and training out of core", "",
+            f"`python benchmarks/bench_scale_train.py {' '.join(sys.argv[1:])}` (its own script, so that rerunning the "
+            "analyser part does not retrain; tables, commands and cores in "
+            "[bench_scale_train.md](bench_scale_train.md)):", "",
+            f"* `autolik fit` on a {args.rows * WIDE * 4 / 1e9:.1f} GB float32 `.npy` ({args.rows:,} x {WIDE}), read from "
+            f"the memory-mapped file a batch at a time: peak RssAnon {m['peak']['RssAnon']:.0f} MB (target < 1 GB); the "
+            f"in-memory float64 copy of its training split alone would be {m['copy_gb']:.1f} GB;",
+            f"* out of core against in memory ({args.small_rows:,} x {WIDE}): {r['ratio']:.2f}x the samples per second;",
+            f"* torchrun, 2 gloo processes (1 thread each) against 1 process on 1 thread, same global batch: "
+            f"{ratio['table']:.2f}x on a 50-column table, {ratio['wide']:.2f}x on {WIDE} columns, on this machine's 2 "
+            "cores, which other jobs keep busy (two processes cannot get more CPU than one here).", ""]
 
 
 def main() -> None:

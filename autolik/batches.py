@@ -326,6 +326,35 @@ class _Epoch:
         self.buffers.clear()
 
 
+class ModelSpaceRows:
+    """The preprocessor as the loop applies it to in-memory rows (``train._Loop.rows``): the affine map
+    without noise, in float32, then uniform noise of width ``step x scale`` drawn in float32 from the
+    loop's generator, for the batch's shape. Rows read from a file get the very numbers the same rows
+    get from the in-memory copy. ``share``: under data-parallel training, the global batch's size and
+    this process's rows of it (``(n, positions)``): the noise of the whole batch is drawn, these rows'
+    kept."""
+
+    def __init__(self, pre):
+        import torch
+
+        self.pre = pre
+        self.width = (pre.step * pre.scale).to(torch.float32)
+        self.noisy = bool((pre.step > 0).any())
+
+    def __getattr__(self, name):
+        return getattr(self.pre, name)
+
+    def forward(self, x, dequantize: bool = True, generator=None, share=None):
+        import torch
+
+        y = self.pre.forward(x, dequantize=False)
+        if dequantize and self.noisy:
+            n, pos = share if share is not None else (len(y), None)
+            u = torch.rand((n, y.shape[1]), generator=generator)
+            y = y + (u if pos is None else u[pos]).to(y.device) * self.width.to(y.device)
+        return y
+
+
 class ValidationRows:
     """The validation split of a :class:`RowSource` in model space, read and dequantised a unit at a time.
 

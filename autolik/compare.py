@@ -407,12 +407,17 @@ def _original_rows(data, idx: np.ndarray, shape: tuple) -> np.ndarray:
     return dense_rows(data, idx).reshape((len(idx),) + tuple(shape[1:]))
 
 
+N_DIMS_ROWS = 1 << 14
+
+
 def _n_dims(data, idx: np.ndarray, used: list[int]) -> float | None:
     """Observed values per test row in the data's own used columns: the one per-dim denominator."""
     if not len(idx) or not used:
         return None
-    block = dense_rows(data, idx)[:, used]
-    return float((~np.isnan(block)).sum()) / len(idx)
+    observed = 0
+    for start in range(0, len(idx), N_DIMS_ROWS):  # a block at a time: a memory-mapped file is never copied whole
+        observed += int((~np.isnan(dense_rows(data, idx[start:start + N_DIMS_ROWS])[:, used])).sum())
+    return float(observed) / len(idx)
 
 
 def _not_on_footing(cand, used: list[int], idx, test_idx) -> str:

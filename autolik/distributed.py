@@ -271,10 +271,16 @@ class _Share:
 
 class _SharePre:
     """The preprocessor, drawing the dequantisation noise of the whole global batch (as one process does)
-    and adding this process's rows of it."""
+    and adding this process's rows of it: for dense rows (in memory, or read from a file) in model space
+    and float32, as the loop's in-memory path draws it (:class:`autolik.batches.ModelSpaceRows`); for
+    sparse rows, which the loop maps a batch at a time, in original units and float64, as it does."""
 
     def __init__(self, pre, share: _Share):
-        self.pre, self.share = pre, share
+        from autolik.batches import ModelSpaceRows
+        from autolik.sparse import SparseRows
+
+        self.pre, self.share = getattr(pre, "pre", pre), share
+        self.dense = None if isinstance(share.x, SparseRows) else ModelSpaceRows(self.pre)
 
     def __getattr__(self, name):
         return getattr(self.pre, name)
@@ -282,6 +288,8 @@ class _SharePre:
     def forward(self, x, dequantize: bool = True, generator=None):
         import torch
 
+        if self.dense is not None:
+            return self.dense.forward(x, dequantize, generator, share=self.share.last)
         if dequantize and bool((self.pre.step > 0).any()):
             n, pos = self.share.last
             u = torch.rand((n, x.shape[1]), generator=generator, dtype=torch.float64, device="cpu")[pos].to(x.device)

@@ -236,7 +236,12 @@ def train(data: Data, rec, training: Training, checkpoint=None, world=None):
                                "val_fraction": training.val_fraction, "k": int(training.k), "select": training.select},
                        split={"seed": int(training.seed), "n_samples": data.n_samples, **split})
     if len(split["test"]) and not history.interrupted:  # a stop signal asks for the weights, not for more work
-        fitted.metrics = fitted._evaluate_used(part("test"), k=int(training.k), world=world)
+        test = part("test")
+        try:
+            fitted.metrics = fitted._evaluate_used(test, k=int(training.k), world=world)
+        finally:
+            if hasattr(test, "close"):
+                test.close()  # a RowSource's reading thread
     return fitted
 
 

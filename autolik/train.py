@@ -11,6 +11,11 @@ resumed run continues exactly where an uninterrupted one would be.
 
 The loop is kept lean (one float64 tensor of the training data made once, no per-batch host
 syncs beyond the finiteness check on CPU) so its throughput stays close to a bare PyTorch loop.
+Where the batches come from is outside the loop's step: the training rows it indexes may instead be
+a :class:`autolik.batches.RowSource` (a memory-mapped file read a block-shuffled group at a time,
+never copied whole) or one process's share of a data-parallel run (:mod:`autolik.distributed`,
+which also wraps the model in DDP); the loop asks :func:`autolik.batches.epoch_order` for each
+epoch's order and calls ``x[idx]`` either way.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ import numpy as np
 import torch
 
 from autolik import interrupt
-from autolik.batches import RowSource, ValidationRows, epoch_order
+from autolik.batches import ModelSpaceRows, RowSource, ValidationRows, epoch_order
 from autolik.errors import DataError, UsageError
 from autolik.progress import Progress
 from autolik.transforms import Preprocessor
@@ -218,9 +223,13 @@ def _validation(loop, model, seed: int) -> float:
 
 
 def _data_parallel(loop, world, deadline):
-    """Under data-parallel training, the loop becomes this process's share of the run
-    (:meth:`autolik.distributed.World.attach`: its rows of each global batch, DDP); returns what the
-    epoch compares the clock with (the processes' agreed answer). Without a world: the deadline."""
+    """Where the loop's batches come from, once it is set up: rows read from a file are mapped and
+    dequantised as the in-memory rows are (:class:`autolik.batches.ModelSpaceRows`: the same numbers);
+    under data-parallel training the loop becomes this process's share of the run
+    (:meth:`autolik.distributed.World.attach`: its rows of each global batch, DDP). Returns what the
+    epoch compares the clock with (under DDP, the processes' agreed answer; else the deadline)."""
+    if isinstance(loop.x, RowSource):
+        loop.pre = ModelSpaceRows(loop.pre)
     return deadline if world is None else world.attach(loop, deadline)
 
 
@@ -228,6 +237,7 @@ def _release(loop, world) -> None:
     """Undo :func:`_data_parallel` and stop the file readers' threads."""
     if world is not None:
         world.detach(loop)
+    loop.pre = getattr(loop.pre, "pre", loop.pre)
     for rows in (loop.x, getattr(loop.y_val, "source", None)):
         close = getattr(rows, "close", None)
         if close is not None:

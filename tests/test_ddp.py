@@ -67,6 +67,12 @@ def counts_npy(path: Path, n: int = 600, d: int = 6) -> Path:
     return path
 
 
+def counts_csv(path: Path, n: int = 601, d: int = 5) -> Path:
+    x = np.random.default_rng(0).poisson(4.0, size=(n, d))
+    np.savetxt(path, x, delimiter=",", header=",".join(f"c{j}" for j in range(d)), comments="", fmt="%d")
+    return path
+
+
 def mixed_csv(path: Path, n: int = 601) -> Path:
     rng = np.random.default_rng(0)
     rows = ["count,frac,colour,id,real"] + [f"{rng.poisson(3)},{rng.random():.6f},{'rgb'[rng.integers(3)]},{i},"
@@ -82,6 +88,8 @@ CASES = {
     # a CSV in memory: categorical, count, [0,1] and real columns; 481 training rows in batches of 40 leave a
     # last batch of one row, so one process steps on no rows at all
     "csv": (mixed_csv, ["--batch-size", "40"], {}),
+    # counts in memory under a Gaussian: the in-memory path's own noise (model space, float32)
+    "counts": (counts_csv, ["--likelihood", "gaussian", "--batch-size", "40"], {}),
 }
 
 

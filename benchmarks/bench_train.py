@@ -33,6 +33,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 THREADS = [None]  # torch threads of both loops (None: autolik's own choice for the variant's network)
+REPEATS = [None]  # autolik runs per variant (None: SMALL_NET_REPEATS for MLPs, whose ratio one run leaves +-5% noisy)
+SMALL_NET_REPEATS = 5
 
 
 def load_mnist(path: Path) -> np.ndarray:
@@ -80,21 +82,26 @@ def run_variant(name: str, x_train, x_test, epochs: int, batch_size: int, lr: fl
     weights = sum(p.numel() for p in VAE.from_config(cfg, rec.likelihood_module()).parameters())
     threads = THREADS[0] or cpu_threads(weights * batch_size)  # autolik's own choice, given to both loops
     torch.set_num_threads(threads)
-    bare, fitted = [], None
-    for rep in range(2):  # bare loop, autolik, bare loop: drift on a shared machine hits both sides
+    # bare, autolik, bare, autolik, ..., bare: each autolik run is compared with the mean of the bare runs
+    # on either side of it, so drift on a shared machine hits both; the median of those ratios is reported
+    repeats = REPEATS[0] or (SMALL_NET_REPEATS if cfg["architecture"] == "mlp" else 1)
+    bare, ours, fitted = [], [], None
+    for rep in range(repeats + 1):
         bare.append(bare_loop(VAE.from_config(cfg, rec.likelihood_module()), y, epochs, batch_size, lr, seed=rep))
-        if rep == 0:
+        if rep < repeats:
             fitted = autolik.fit(x_train, recommendation=rec, epochs=epochs, batch_size=batch_size, lr=lr,
                                  patience=epochs + 1, seed=0, test_fraction=0.0, val_fraction=0.1, quiet=True, **net)
             assert torch.get_num_threads() == threads, "both loops must run on the same thread count"
+            ours.append(fitted.history.samples_per_second)
+    ratios = [o / ((bare[i] + bare[i + 1]) / 2) for i, o in enumerate(ours)]
     assert fitted.model.config() == cfg, "the bare loop must train the same architecture"
     metrics = fitted.evaluate(x_test, k=k)
-    ours = fitted.history.samples_per_second
     arch = cfg["architecture"] + (f" {'-'.join(str(h) for h in cfg['hidden'])}/{cfg['latent_dim']}"
                                   if cfg["architecture"] == "mlp" else "")
     return {"variant": name, "likelihood": rec.likelihood, "architecture": arch, "threads": threads,
-            "train_rows": len(y), "epochs": fitted.history.epochs_run, "autolik_sps": ours,
-            "bare_sps": float(np.mean(bare)), "ratio": ours / float(np.mean(bare)),
+            "train_rows": len(y), "epochs": fitted.history.epochs_run, "autolik_sps": float(np.median(ours)),
+            "bare_sps": float(np.median(bare)), "ratio": float(np.median(ratios)), "repeats": repeats,
+            "ratio_range": (min(ratios), max(ratios)),
             "bits_per_dim": metrics.get("bits_per_dim"), "nats_per_dim": metrics["nats_per_dim"]}
 
 
@@ -116,18 +123,23 @@ def write_table(rows: list[dict], out: Path, command: str, args) -> None:
         f"`--threads`; the bare loop gets the same count) on {os.cpu_count()} cores, torch {__import__('torch').__version__}. "
         f"Held-out figures: IWAE with k={args.k} on the last 2,000 images (binarised: on the binarised pixels; "
         "8-bit: on 0..255, dequantised where the likelihood is a density).", "",
-        "| variant | likelihood | net | threads | train rows | autolik samples/s | bare loop samples/s | ratio | held-out bits/dim |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| variant | likelihood | net | threads | train rows | autolik samples/s | bare loop samples/s | ratio (median; range) | runs | held-out bits/dim |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         bpd = f"{r['bits_per_dim']:.3f}" if r["bits_per_dim"] is not None else f"{r['nats_per_dim']:.3f} nats"
         lines.append(f"| {r['variant']} | {r['likelihood']} | {r['architecture']} | {r['threads']} | {r['train_rows']} | "
-                     f"{r['autolik_sps']:.0f} | {r['bare_sps']:.0f} | {r['ratio']:.2f} | {bpd} |")
+                     f"{r['autolik_sps']:.0f} | {r['bare_sps']:.0f} | {r['ratio']:.2f}"
+                     + (f" ({r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})" if r["repeats"] > 1 else "")
+                     + f" | {r['repeats']} | {bpd} |")
     worst = min(r["ratio"] for r in rows)
-    lines += ["", f"Lowest ratio: {worst:.2f} (target >= 0.9). The bare loop's figure is the mean of one run "
-              "before and one after autolik's, so machine load drifting during the run affects both sides; "
-              "autolik's extra work per batch is the dequantisation noise and the affine map on the batch, "
-              "plus one validation pass per epoch (not counted in its samples/s).", ""]
+    lines += ["", f"Lowest ratio: {worst:.2f} (targets: >= 0.9 for the conv nets, >= 0.95 for the MLPs, issue 12). "
+              "Each autolik run is compared with the mean of the bare runs just before and after it, so machine "
+              "load drifting during the run affects both sides; MLP variants repeat that and report the median "
+              "ratio and its range. autolik's extra work per batch: the dequantisation noise on the batch, the "
+              "finiteness checks and gradient clipping; one validation pass per epoch is not counted in its "
+              "samples/s. autolik steps with torch's fused Adam (one kernel over all parameters); the bare loop "
+              "uses the default Adam, as a user's loop would: on the MLPs part of the ratio is that kernel.", ""]
     if THREADS[0] and THREADS[0] < (os.cpu_count() or 1):
         lines += ["Run with `--threads` below the core count: on a machine shared with other jobs, two spinning "
                   "torch threads per loop slow both loops several-fold; the ratio is compared at equal threads.", ""]
@@ -153,6 +165,8 @@ def main(argv=None) -> None:
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads for BOTH loops (default: all cores, as autolik.train uses)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help=f"autolik runs per variant, each between two bare runs (default: {SMALL_NET_REPEATS} for MLPs, 1 else)")
     p.add_argument("--variants", default="all",
                    help="comma-separated: binarised, 8-bit (conv nets), binarised-mlp, table-mlp; or all")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_train.md"))
@@ -160,6 +174,7 @@ def main(argv=None) -> None:
     if args.threads:  # autolik.train reads AUTOLIK_THREADS; give both loops the same count
         os.environ["AUTOLIK_THREADS"] = str(args.threads)
     THREADS[0] = args.threads
+    REPEATS[0] = args.repeats
     images = load_mnist(Path(args.mnist))
     train, test = images[:8000], images[-2000:]
     rng = np.random.default_rng(0)

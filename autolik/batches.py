@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from autolik.environment import env_number
 from autolik.errors import DataError, UsageError
 
 BLOCK_BYTES = 16 << 20  # contiguous rows read together (one block of the block shuffle)
@@ -46,16 +47,7 @@ DEFAULT_IN_MEMORY_MB = 1024
 def in_memory_limit() -> int:
     """Bytes a float64 copy of the training rows may take before the rows are streamed instead:
     ``$AUTOLIK_IN_MEMORY_MB`` megabytes (0: stream every dense array), default 1024."""
-    env = os.environ.get("AUTOLIK_IN_MEMORY_MB", "").strip()
-    if not env:
-        return DEFAULT_IN_MEMORY_MB << 20
-    try:
-        value = float(env)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise UsageError(f"AUTOLIK_IN_MEMORY_MB must be a number of megabytes >= 0, got {env!r}; "
-                         f"unset it for the default ({DEFAULT_IN_MEMORY_MB})")
+    value = env_number("AUTOLIK_IN_MEMORY_MB", DEFAULT_IN_MEMORY_MB, "megabytes")
     return int(value * (1 << 20))
 
 

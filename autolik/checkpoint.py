@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from autolik import schema
+from autolik.environment import env_number
 from autolik.errors import DataError, UsageError
 from autolik.jsonable import jsonable
 
@@ -49,17 +50,7 @@ WRITE_SHARE = 20  # the time between writes is at least this many times the last
 
 def interval_seconds() -> float:
     """Seconds between checkpoints: ``$AUTOLIK_CHECKPOINT_SECONDS`` (0: every epoch), default 30."""
-    env = os.environ.get("AUTOLIK_CHECKPOINT_SECONDS", "").strip()
-    if not env:
-        return DEFAULT_SECONDS
-    try:
-        value = float(env)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise UsageError(f"AUTOLIK_CHECKPOINT_SECONDS must be a number of seconds >= 0, got {env!r}; "
-                         "unset it for the default (30)")
-    return value
+    return env_number("AUTOLIK_CHECKPOINT_SECONDS", DEFAULT_SECONDS, "seconds")
 
 
 def location(out) -> Path:

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_inspect  # noqa: E402  (the same generated file as the one-process benchmark)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's autolik, whatever else is installed
 
@@ -54,19 +57,10 @@ here, with its command and the cores it used.
 
 
 def make_file(path: Path, mb: float, seed: int = 0) -> tuple[int, int]:
-    """A float32 (n, 1000) .npy of about ``mb`` MB, written 20,000 rows at a time."""
+    """bench_inspect's float32 (n, 1000) .npy (Gaussian, Poisson, uniform and 1/255-grid columns) of
+    about ``mb`` MB; returns its shape."""
     n = max(2, int(mb * 1e6 / (N_FEATURES * 4)))
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, N_FEATURES))
-    rng = np.random.default_rng(seed)
-    rates = np.linspace(0.5, 40, 300)
-    for r in range(0, n, 20000):
-        m = min(20000, n - r)
-        out[r:r + m, :400] = rng.standard_normal((m, 400), dtype=np.float32) * 3 + 10
-        out[r:r + m, 400:700] = rng.poisson(rates, (m, 300))
-        out[r:r + m, 700:850] = rng.random((m, 150), dtype=np.float32)
-        out[r:r + m, 850:] = rng.integers(0, 256, (m, 150)) / np.float32(255)
-    out.flush()
-    del out
+    bench_inspect.make_file(path, (n + 0.5) * N_FEATURES * 4 / 1e9, seed)  # n rows (int() rounds down)
     return n, N_FEATURES
 
 

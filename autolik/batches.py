@@ -16,8 +16,10 @@ So a memory-mapped array (an ``.npy`` file), or any dense array whose copy would
   slices of that order, so a batch mixes rows of a few blocks from anywhere in the file, while the
   file is read one group (a few contiguous ranges, rows picked by index, sorted) at a time;
 * a background thread reads the next group while the loop trains on the current one: at most two
-  groups are in memory (about 2 x GROUP_BLOCKS x BLOCK_BYTES), in the file's own dtype; only a
-  batch is converted to float64, and only its used columns;
+  groups are in memory (about 2 x GROUP_BLOCKS x BLOCK_BYTES); for training it also maps the
+  group's used columns to the model's float32 inputs (:meth:`RowSource.model_space`, ``MAP_ROWS``
+  rows of float64 at a time), so a batch is a gather, as from the in-memory model-space copy;
+  otherwise a batch is converted to float64 (its used columns) when it is asked for;
 * the mapped pages a read touched are released (:func:`autolik.io.release_rows`): the process's
   resident memory stays small, the file stays in the OS page cache;
 * under data-parallel training (:mod:`autolik.distributed`) a process reads only the rows of its

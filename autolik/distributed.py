@@ -280,7 +280,8 @@ class _SharePre:
         from autolik.sparse import SparseRows
 
         self.pre, self.share = getattr(pre, "pre", pre), share
-        self.dense = None if isinstance(share.x, SparseRows) else ModelSpaceRows(self.pre)
+        mapped = getattr(share.x, "transform", None) is not None  # a file's rows, mapped as they are read
+        self.dense = None if isinstance(share.x, SparseRows) else ModelSpaceRows(self.pre, mapped)
 
     def __getattr__(self, name):
         return getattr(self.pre, name)

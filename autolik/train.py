@@ -223,13 +223,15 @@ def _validation(loop, model, seed: int) -> float:
 
 
 def _data_parallel(loop, world, deadline):
-    """Where the loop's batches come from, once it is set up: rows read from a file are mapped and
-    dequantised as the in-memory rows are (:class:`autolik.batches.ModelSpaceRows`: the same numbers);
+    """Where the loop's batches come from, once it is set up: rows read from a file are mapped (by the
+    reading thread, a group at a time) and dequantised as the in-memory rows are
+    (:class:`autolik.batches.ModelSpaceRows`: the same numbers);
     under data-parallel training the loop becomes this process's share of the run
     (:meth:`autolik.distributed.World.attach`: its rows of each global batch, DDP). Returns what the
     epoch compares the clock with (under DDP, the processes' agreed answer; else the deadline)."""
     if isinstance(loop.x, RowSource):
-        loop.pre = ModelSpaceRows(loop.pre)
+        loop.x.model_space(loop.pre)  # its reading thread maps each group: a batch is then a gather, as in memory
+        loop.pre = ModelSpaceRows(loop.pre, mapped=True)
     return deadline if world is None else world.attach(loop, deadline)
 
 

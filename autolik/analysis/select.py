@@ -46,9 +46,16 @@ def candidates(support: str, detail: dict) -> list[str]:
     if support == "bounded_integer" and detail.get("high", 0) - detail.get("low", 0) + 1 > WIDE_LEVELS:
         support = families.WIDE_INTEGER
     names = families.candidates(support)
-    if detail.get("zeros"):  # exact zeros (counted over every row): a family must be able to score them
-        names = [n for n in names if not families.family(n).excludes_zero]
-    return names
+    left_out = cannot_score(support, detail)
+    return [n for n in names if n not in left_out]
+
+
+def cannot_score(support: str, detail: dict | None) -> list[str]:
+    """The support's families that cannot score its observed values: with exact zeros (counted over
+    every row) those whose density is 0 or unbounded at 0 (``excludes_zero``)."""
+    if not (detail or {}).get("zeros"):
+        return []
+    return [n for n in families.candidates(support) if families.family(n).excludes_zero]
 
 
 def lattice_step(support: str, detail: dict) -> float:
@@ -401,8 +408,7 @@ def rationale(support: str, values, sel: Selection, detail: dict | None = None) 
     """One sentence naming the statistics that decided the choice."""
     x = np.asarray(values, dtype=np.float64).ravel()
     head = f"{support.replace('_', ' ')} data ({_support_statistic(support, x, sel)}"
-    left = [families.family(n).words for n in families.candidates(support)
-            if (detail or {}).get("zeros") and families.family(n).excludes_zero]
+    left = [families.family(n).words for n in cannot_score(support, detail)]
     head += f"; exact zeros, which {' and '.join(left)} cannot score: not tried)" if left else ")"
     if not sel.ranked or sel.chosen is None:
         return head + "."

@@ -57,7 +57,7 @@ NAIVE = {  # the defaults a user would otherwise try: recommend() keyword argume
 LEADERBOARD_FIELDS = ("candidate", "likelihood", "activation", "loss", "preprocessing", "comparable",
                       "nll_iwae_nats_per_sample", "neg_elbo_nats_per_sample", "nll_iwae_nats_per_dim",
                       "neg_elbo_nats_per_dim", "bits_per_dim", "train_seconds", "epochs_run", "stopped",
-                      "recon_error", "is_pick")
+                      "recon_error", "is_pick", "gap_se_nats_per_sample")
 
 
 @dataclass
@@ -356,7 +356,7 @@ def _train_candidates(data, cands: list[Candidate], pick, notes: list[str], epoc
                       quiet: bool, opts: dict) -> Comparison:
     """Train every candidate on ``data`` (one split, one schedule) and rank them: the :class:`Comparison`."""
     from autolik.pipeline import Training, train
-    from autolik.report import leaderboard_row, sort_key
+    from autolik.report import leaderboard_row, paired_gaps, sort_key
 
     ds = data.dataset
     shape = tuple(ds.shape)
@@ -387,6 +387,7 @@ def _train_candidates(data, cands: list[Candidate], pick, notes: list[str], epoc
         recon = _recon_error(fitted, test_rows, used, notes, cand.label) if test_rows is not None else None
         rows.append(leaderboard_row(cand, fitted, recon, is_pick, n_dims=n_dims, not_comparable=why))
     rows.sort(key=sort_key)
+    paired_gaps(rows, {label: f.test_nll for label, f in fitted_models.items() if f.test_nll is not None})
     best_row = rows[0] if rows and not sort_key(rows[0])[0] else None
     pick_in = any(r["is_pick"] for r in rows)
     return Comparison(

@@ -138,7 +138,7 @@ def _observed_values(xt: torch.Tensor) -> np.ndarray:
 
 
 def evaluate(model, pre: Preprocessor, x, k: int = 100, batch_size: int = 256, seed: int = 0,
-             lattice: bool = False, world=None) -> dict:
+             lattice: bool = False, world=None, rows: bool = False) -> dict:
     """Negative ELBO and IWAE negative log-likelihood of held-out data, in original-data units.
 
     Args:
@@ -152,6 +152,9 @@ def evaluate(model, pre: Preprocessor, x, k: int = 100, batch_size: int = 256, s
         lattice: the data are integers (or a lattice): also report bits per dimension.
         world: an :class:`autolik.distributed.World`: this process scores its share of the units, and the
             sums and counts are added over the processes (every process returns the same figures).
+        rows: also return ``nll_iwae_rows``, the IWAE negative log-likelihood of each row (nats, float64
+            array in row order), for paired comparisons of models scored on the same rows (only without
+            ``world``: a process holds its own rows' values, not the others').
 
     Returns:
         ``n_samples``, ``n_dims`` (observed values per sample, averaged), ``neg_elbo_nats_per_sample``,
@@ -175,6 +178,7 @@ def evaluate(model, pre: Preprocessor, x, k: int = 100, batch_size: int = 256, s
         "nats_per_dim": per_dim,
         "bits_per_dim": per_dim / math.log(2) if lattice else None,
         "k": int(k),
+        **({"nll_iwae_rows": -ps["log_lik_iwae"]} if rows and world is None else {}),
     }
 
 

@@ -43,6 +43,8 @@ class FittedVAE:
         output: :class:`autolik.outputs.OutputSpec` (columns, dtype, shape, levels of the source).
         lattice: True when every used feature is integer or on a grid (bits per dim are reported).
         config: training options; split: seed, n_samples (and index arrays after ``fit``).
+        test_nll: IWAE negative log-likelihood of each test row (nats, in the split's order) or None; kept for
+            paired comparisons in this process, not saved with the model.
     """
 
     def __init__(self, recommendation, preprocessor, model, history, metrics: dict, profile: dict,
@@ -50,6 +52,7 @@ class FittedVAE:
         self.recommendation, self.preprocessor, self.model = recommendation, preprocessor, model
         self.history, self.metrics, self.profile, self.output = history, metrics, profile, output
         self.lattice, self.config, self.split = lattice, config, split
+        self.test_nll = None
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -228,7 +231,7 @@ class FittedVAE:
         """decode(encode(X)): the decoder's mean at the latent means, in X's units, dtype and shape."""
         return self.decode(self.encode(X))
 
-    def _evaluate_used(self, x, k: int, world=None) -> dict:
+    def _evaluate_used(self, x, k: int, world=None, rows: bool = False) -> dict:
         """Held-out figures of x, the model's columns in original units: an array, or rows read a unit at a
         time (:class:`autolik.batches.RowSource`: the fit's own test rows, whose missing values the model's
         ``missing`` flag was set from, or :class:`_CheckedRows`, checked as they are read). ``world``: a
@@ -238,7 +241,8 @@ class FittedVAE:
         if isinstance(x, np.ndarray):
             self._check_missing(x)
         self.model.eval()
-        metrics = evaluate(self.model, self.preprocessor, x, k=k, seed=self.seed, lattice=self.lattice, world=world)
+        metrics = evaluate(self.model, self.preprocessor, x, k=k, seed=self.seed, lattice=self.lattice, world=world,
+                           rows=rows)
         self._finite([metrics["neg_elbo_nats_per_sample"], metrics["nll_iwae_nats_per_sample"]], "log-likelihoods")
         return metrics
 

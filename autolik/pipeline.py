@@ -238,7 +238,8 @@ def train(data: Data, rec, training: Training, checkpoint=None, world=None):
     if len(split["test"]) and not history.interrupted:  # a stop signal asks for the weights, not for more work
         test = part("test")
         try:
-            fitted.metrics = fitted._evaluate_used(test, k=int(training.k), world=world)
+            fitted.metrics = fitted._evaluate_used(test, k=int(training.k), world=world, rows=True)
+            fitted.test_nll = fitted.metrics.pop("nll_iwae_rows", None)
         finally:
             if hasattr(test, "close"):
                 test.close()  # a RowSource's reading thread

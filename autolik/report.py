@@ -14,6 +14,7 @@ MD_COLUMNS = (  # (header, leaderboard field, digits)
     ("candidate", "candidate", None), ("likelihood", "likelihood", None), ("activation", "activation", None),
     ("loss", "loss", None), ("preprocessing", "preprocessing", None),
     ("held-out NLL (IWAE), nats/sample", "nll_iwae_nats_per_sample", 5),
+    ("paired s.e. of the gap to the best", "gap_se_nats_per_sample", 2),
     ("neg. ELBO, nats/sample", "neg_elbo_nats_per_sample", 5), ("NLL, nats/dim", "nll_iwae_nats_per_dim", 4),
     ("bits/dim", "bits_per_dim", 4), ("recon. RMSE (model's columns, data units)", "recon_error", 4),
     ("epochs", "epochs_run", None), ("train s", "train_seconds", 3),
@@ -61,8 +62,31 @@ def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None 
         "train_seconds": float(getattr(hist, "train_seconds", float("nan"))) if hist is not None else None,
         "epochs_run": int(hist.epochs_run) if hist is not None else None,
         "stopped": str(hist.stopped_reason) if hist is not None else None,
-        "recon_error": recon_error, "is_pick": is_pick,
+        "recon_error": recon_error, "is_pick": is_pick, "gap_se_nats_per_sample": None,
     }
+
+
+def paired_gaps(rows: list[dict], per_row: dict) -> None:
+    """Fill each ranked row's ``gap_se_nats_per_sample``: the standard error of its held-out NLL per sample minus
+    the best row's, from the per-row differences on the shared test rows (a paired comparison: the rows' own
+    difficulty cancels). It measures which rows were held out and the IWAE's Monte Carlo noise, not the spread
+    between training runs. None for the best row itself and where per-row figures are missing.
+
+    Args:
+        rows: leaderboard rows sorted by :func:`sort_key` (the first comparable one with a figure is the best).
+        per_row: candidate label -> per-row held-out NLL (nats), every array over the same rows in one order.
+    """
+    import numpy as np
+
+    ranked = [r for r in rows if not sort_key(r)[0]]
+    best = per_row.get(ranked[0]["candidate"]) if ranked else None
+    for r in ranked[1:]:
+        mine = per_row.get(r["candidate"])
+        if best is None or mine is None or len(mine) != len(best) or len(best) < 2:
+            continue
+        d = np.asarray(mine, dtype=np.float64) - np.asarray(best, dtype=np.float64)
+        se = float(d.std(ddof=1) / math.sqrt(d.size))
+        r["gap_se_nats_per_sample"] = se if math.isfinite(se) else None
 
 
 def sort_key(row: dict):
@@ -161,16 +185,20 @@ def verdict(comp) -> str:
 
 
 def _gap(worse: dict, better: dict) -> str:
-    """'0.52 nats/sample (1.3%)': how far one row's held-out NLL per sample is behind another's."""
+    """'0.52 nats/sample (1.3%; paired s.e. 0.11)': how far one row's held-out NLL per sample is behind another's
+    (the standard error when ``better`` is the best row, the one the paired errors are taken against)."""
     a, b = worse["nll_iwae_nats_per_sample"], better["nll_iwae_nats_per_sample"]
-    rel = f" ({(a - b) / abs(b):.1%})" if b else ""
-    return f"{a - b:.4g} nats/sample{rel}"
+    se = worse.get("gap_se_nats_per_sample")
+    rel = f"{(a - b) / abs(b):.1%}" if b else ""
+    extra = "; ".join(t for t in (rel, f"paired s.e. {se:.2g}" if se is not None else "") if t)
+    return f"{a - b:.4g} nats/sample" + (f" ({extra})" if extra else "")
 
 
 def leaderboard_text(comp) -> str:
     """The leaderboard as an aligned plain-text table, the pick marked with '*', then the verdict."""
     cols = [("", lambda r: "*" if r["is_pick"] else ""), ("candidate", lambda r: r["candidate"]),
             ("nll/sample", lambda r: _fmt(r["nll_iwae_nats_per_sample"], 6)),
+            ("± s.e.", lambda r: _fmt(r.get("gap_se_nats_per_sample"), 2)),
             ("-elbo/sample", lambda r: _fmt(r["neg_elbo_nats_per_sample"], 6)),
             ("nll/dim", lambda r: _fmt(r["nll_iwae_nats_per_dim"])), ("bits/dim", lambda r: _fmt(r["bits_per_dim"])),
             ("recon rmse", lambda r: _fmt(r["recon_error"])), ("train s", lambda r: _fmt(r["train_seconds"], 3)),
@@ -181,7 +209,8 @@ def leaderboard_text(comp) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
     dims = (comp.settings or {}).get("n_dims")
     foot = ["", "nll/sample: held-out IWAE negative log-likelihood per row, nats, in the data's units (a mass "
-            "on discrete data, a density on continuous data; ranked by it); nll/dim divides it by the same "
+            "on discrete data, a density on continuous data; ranked by it); ± s.e.: paired standard error of its "
+            "gap to the best row over the same held-out rows; nll/dim divides it by the same "
             + (f"{dims:.4g} observed values per row" if dims else "count") + " for every candidate; "
             "* = the analyser's pick.", comp.verdict()]
     return "\n".join(lines + foot + [f"note: {n}" for n in comp.notes])

@@ -2,8 +2,9 @@
 
 Usage::
 
-    python benchmarks/real_tables.py [--set dev|holdout|holdout2|holdout3|all] [--tables N] [--k K] [--cache DIR]
-                                     [--only NAME,...] [--report-only]
+    python benchmarks/real_tables.py [--set dev|holdout|holdout2|holdout3|all] [--seed N] [--tables N] [--k K]
+                                     [--cache DIR] [--only NAME,...] [--threads N] [--report-only]
+    python benchmarks/real_tables.py --summary
 
 The tables come from packages on PyPI, as a user would get them:
 
@@ -25,7 +26,10 @@ held-out IWAE negative log-likelihood per sample in the data's units, the pick's
 best candidate, and its gap to identity + MSE.
 
 Writes ``benchmarks/results/real_tables.md`` (``real_tables_holdout.md``, ``real_tables_holdout2.md`` for
-the other sets) and a JSON file of the rows beside it.
+the other sets; ``_seedN`` added for a seed other than 0) and a JSON file of the rows beside it. Each
+gap carries its paired standard error over the held-out rows. ``--summary`` trains nothing: it reads
+every set's and seed's JSON and writes ``real_tables_seeds.md``, the regret of each table per seed,
+its mean and spread, and the target judged on the mean.
 """
 from __future__ import annotations
 
@@ -140,6 +144,7 @@ def run_table(name: str, df, k: int, seed: int) -> dict:
             naive[lab] = pick
     p, b = nll(pick), nll(best)
     mse = nll(naive["naive-mse"])
+    per_row = {label: f.test_nll for label, f in comp.fitted.items()}
     return {
         "table": name, "shape": list(df.shape), "n_dims": comp.settings.get("n_dims"),
         "pick": comp.pick, "pick_nll": p, "best": best["candidate"] if best else None, "best_nll": b,
@@ -147,12 +152,26 @@ def run_table(name: str, df, k: int, seed: int) -> dict:
         "naive_bce_nll": nll(naive["naive-bce"]), "naive_bce_note": _note(naive["naive-bce"]),
         "naive_mse_nll": mse,
         "regret": _rel(p, b), "vs_mse": _rel(p, mse) if mse is not None else None,
+        "regret_se": _paired_se(per_row, pick, best), "vs_mse_se": _paired_se(per_row, pick, naive["naive-mse"]),
+        "n_test": int(len(comp.test_rows)) if comp.test_rows is not None else None, "seed": seed,
         "seconds": seconds, "steps": comp.settings.get("steps_per_candidate"), "verdict": comp.verdict(),
         "commit": _commit(),
         "supports": _supports(comp), "notes": comp.notes,
         "leaderboard": [{f: r[f] for f in ("candidate", "likelihood", "nll_iwae_nats_per_sample", "epochs_run",
                                              "stopped", "train_seconds")} for r in rows],
     }
+
+
+def _paired_se(per_row: dict, a, b):
+    """Standard error of (a - b) per sample, relative to |b|'s figure, from the per-row held-out NLLs of the
+    two candidates on the same test rows (None when a is b or a per-row figure is missing)."""
+    if a is None or b is None or a is b or a["candidate"] == b["candidate"]:
+        return None
+    ra, rb = per_row.get(a["candidate"]), per_row.get(b["candidate"])
+    if ra is None or rb is None or len(ra) != len(rb) or len(ra) < 2 or not b["nll_iwae_nats_per_sample"]:
+        return None
+    d = np.asarray(ra) - np.asarray(rb)
+    return float(d.std(ddof=1) / math.sqrt(d.size) / abs(b["nll_iwae_nats_per_sample"]))
 
 
 def _rel(a, b):
@@ -186,8 +205,13 @@ def _f(v, digits=4):
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"
 
 
-def _pct(v):
-    return "-" if v is None else ("inf" if not math.isfinite(v) else f"{100 * v:+.1f}%")
+def _pct(v, se=None):
+    """'+2.1%', or '+2.1% ± 0.8' with the paired standard error (percentage points) when there is one."""
+    if v is None:
+        return "-"
+    if not math.isfinite(v):
+        return "inf"
+    return f"{100 * v:+.1f}%" + (f" ± {100 * se:.1f}" if se is not None and math.isfinite(se) else "")
 
 
 def family_changes(name: str, df, winner: str) -> list[str]:
@@ -249,19 +273,22 @@ def markdown(results: list[dict], command: str, which: str, frames: dict | None 
     within = [r for r in ok if r["regret"] is not None and r["regret"] <= TARGET]
     behind_mse = [r for r in ok if r["vs_mse"] is not None and r["vs_mse"] > TARGET]
     lines = [
-        f"# Real tables ({which} set): does the analyser's pick win?", "",
+        f"# Real tables ({which} set{f', seed {_seed(results)}' if _seed(results) else ''}): does the analyser's pick win?",
+        "",
         f"Command: `{command}`", "",
         *([f"Rerun with `--only` after an analyser change that altered their picks: {', '.join(rerun)}; "
            "every other table is the previous run of the same command from its `--cache` (its pick did "
            "not change, nor did its runner-up).", ""] if rerun else []),
         f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}; "
         f"autolik at {_commits(results)}. "
-        "Each table: `autolik.compare(path, candidates='auto', seed=0)` with its defaults (same split, "
+        f"Each table: `autolik.compare(path, candidates='auto', seed={_seed(results)})` with its defaults (same split, "
         "architecture and optimisation steps for every candidate). Figures are held-out IWAE negative "
         "log-likelihood per sample (row), nats, in the data's units: a mass on discrete columns (continuous "
         "families dequantised), a density on continuous ones. Lower is better. *Regret*: how far the pick is "
         "behind the best candidate, relative to the best; *vs MSE*: how far the pick is behind identity + MSE "
-        "on standardised data (negative: ahead).", "",
+        "on standardised data (negative: ahead). *± s.e.*: the paired standard error of that gap (percentage "
+        "points), from the two candidates' per-row NLLs on the same held-out rows: which rows were held out and "
+        "the IWAE's sampling, not the spread between training runs (see `real_tables_seeds.md`).", "",
         f"**The pick is best or within {TARGET:.0%} per sample on {len(within)} of {len(ok)} tables "
         f"({len(within) / max(len(ok), 1):.0%}; target 90%), and behind naive MSE by more than {TARGET:.0%} on "
         f"{len(behind_mse)}.**", "",
@@ -277,7 +304,8 @@ def markdown(results: list[dict], command: str, which: str, frames: dict | None 
         runner = f"{r['runner_up']} {_f(r['runner_up_nll'])}" if r["runner_up"] else "-"
         lines.append(f"| {r['table']} | {r['shape'][0]} x {r['shape'][1]} | {r['pick']} ({r['supports']}) | "
                      f"{_f(r['pick_nll'])} | {best} | {runner} | {bce} | {_f(r['naive_mse_nll'])} | "
-                     f"{_pct(r['regret'])} | {_pct(r['vs_mse'])} | {r['steps']} | {r['seconds']:.0f} |")
+                     f"{_pct(r['regret'], r.get('regret_se'))} | {_pct(r['vs_mse'], r.get('vs_mse_se'))} | "
+                     f"{r['steps']} | {r['seconds']:.0f} |")
     lost = losses(results, frames or {})
     if lost:
         lines += ["", "## Where a candidate beats the pick", "",
@@ -292,6 +320,78 @@ def markdown(results: list[dict], command: str, which: str, frames: dict | None 
     return "\n".join(lines) + "\n"
 
 
+def _seed(results: list[dict]) -> int:
+    return int(next((r["seed"] for r in results if "seed" in r), 0))
+
+
+def stem_of(which: str, seed: int) -> str:
+    """The results file's name for a set and a seed: real_tables(_SET)(_seedN)."""
+    return ("real_tables" if which == "dev" else f"real_tables_{which}") + (f"_seed{seed}" if seed else "")
+
+
+def seeds_summary(command: str) -> str:
+    """Every set's results files of every seed, table by table: the regret per seed, its mean and spread,
+    and the target judged on the mean (real_tables_seeds.md)."""
+    runs: dict[str, dict[int, dict]] = {}
+    order: list[tuple[str, str]] = []
+    for which in SETS:
+        for seed in range(10):
+            f = RESULTS / (stem_of(which, seed) + ".json")
+            if not f.exists():
+                continue
+            for r in json.loads(f.read_text()):
+                if "error" in r or r.get("pick_nll") is None:
+                    continue
+                if r["table"] not in runs:
+                    order.append((which, r["table"]))
+                runs.setdefault(r["table"], {})[int(r.get("seed", seed))] = r
+    seeds = sorted({sd for by in runs.values() for sd in by})
+    lines = [
+        "# Real tables over seeds: is the pick's regret more than noise?", "",
+        f"Command: `{command}` (reads the results files of every set and seed beside it; each was written by "
+        "`python benchmarks/real_tables.py --set SET [--seed N]`).", "",
+        "Each seed draws its own split and initialisation. *mean*: the regret (how far the pick is behind the best "
+        "candidate, relative to the best) averaged over the seeds a table ran with; *spread*: half the range of "
+        "the seeds' regrets; *paired s.e.*: the largest per-row paired standard error among the seeds that "
+        "recorded it (held-out rows and IWAE sampling only). A table is a *clear loss* when every seed puts the "
+        f"pick more than {TARGET:.0%} plus two paired standard errors behind.", "",
+    ]
+    full = [t for t, by in runs.items() if all(sd in by for sd in seeds)]
+    mean = {t: float(np.mean([by[sd]["regret"] or 0.0 for sd in by])) for t, by in runs.items()}
+    mse = {t: float(np.mean([by[sd]["vs_mse"] for sd in by if by[sd]["vs_mse"] is not None] or [np.nan]))
+           for t, by in runs.items()}
+
+    def se_of(by, key):
+        v = [by[sd].get(key) for sd in by if by[sd].get(key) is not None]
+        return max(v) if v else None
+
+    clear = [t for t, by in runs.items()
+             if all((by[sd]["regret"] or 0.0) - 2 * (by[sd].get("regret_se") or 0.0) > TARGET for sd in by)]
+    for label, group in (("every table", list(runs)), (f"tables run with every seed ({', '.join(map(str, seeds))})", full)):
+        if not group:
+            continue
+        within = [t for t in group if mean[t] <= TARGET]
+        behind = [t for t in group if math.isfinite(mse[t]) and mse[t] > TARGET]
+        lines.append(f"- {label}: the pick is best or within {TARGET:.0%} per sample on the mean over seeds on "
+                     f"**{len(within)} of {len(group)}** ({len(within) / len(group):.0%}; target 90%); behind naive "
+                     f"MSE by more than {TARGET:.0%} on the mean on {len(behind)}; clear losses: "
+                     f"{len([t for t in group if t in clear])}.")
+    lines += ["", "| set | table | " + " | ".join(f"regret seed {sd}" for sd in seeds)
+              + " | mean | spread | paired s.e. | vs MSE (mean) |",
+              "|---|---|" + "---|" * (len(seeds) + 4)]
+    for which, t in order:
+        by = runs[t]
+        regrets = [by[sd]["regret"] for sd in by if by[sd]["regret"] is not None]
+        spread = (max(regrets) - min(regrets)) / 2 if len(regrets) > 1 else None
+        se = se_of(by, "regret_se")
+        cells = [_pct(by[sd]["regret"]) if sd in by else "-" for sd in seeds]
+        flag = " (clear loss)" if t in clear else ""
+        lines.append(f"| {which} | {t}{flag} | " + " | ".join(cells) + f" | {_pct(mean[t])} | "
+                     f"{'-' if spread is None else f'{100 * spread:.1f}'} | {'-' if se is None else f'{100 * se:.1f}'} | "
+                     f"{_pct(mse[t]) if math.isfinite(mse[t]) else '-'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--set", dest="which", choices=SETS + ("all",), default="dev")
@@ -302,7 +402,13 @@ def main(argv=None) -> None:
     ap.add_argument("--only", default=None, help="comma-separated table names to run (others from the cache)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: autolik's own choice)")
     ap.add_argument("--report-only", action="store_true", help="rewrite the results from --cache, train nothing")
+    ap.add_argument("--summary", action="store_true",
+                    help="train nothing: write real_tables_seeds.md from every set's and seed's results files")
     args = ap.parse_args(argv)
+    if args.summary:
+        (RESULTS / "real_tables_seeds.md").write_text(seeds_summary("python benchmarks/real_tables.py --summary"))
+        print(f"wrote {RESULTS / 'real_tables_seeds.md'}", file=sys.stderr)
+        return
     if args.threads:
         os.environ["AUTOLIK_THREADS"] = str(args.threads)
     cache = Path(args.cache) if args.cache else None
@@ -326,7 +432,7 @@ def main(argv=None) -> None:
         if f is not None:
             f.write_text(json.dumps(r, indent=1, default=float))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "real_tables" if args.which == "dev" else f"real_tables_{args.which}"
+    stem = stem_of(args.which, args.seed)
     shown = list(argv if argv is not None else sys.argv[1:])
     for flag in ("--cache", "--only"):  # the cache is this machine's; --only is named below the command
         if flag in shown and shown.index(flag) + 1 < len(shown):

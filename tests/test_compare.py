@@ -133,3 +133,34 @@ def test_autolik_compare_stays_callable_after_its_module_is_imported():
     importlib.import_module("autolik.compare")
     with pytest.raises(UsageError, match="unknown candidate"):
         autolik.compare(np.zeros((10, 2)), candidates="nonsense")
+
+
+def test_gap_standard_error_is_the_paired_error_over_the_shared_test_rows(real_data):
+    """Each ranked row's gap to the best carries the standard error of the per-row differences (scipy's sem of
+    the paired differences); the per-row NLLs average to the leaderboard figure."""
+    from scipy import stats
+
+    comp = compare(real_data, candidates=["naive-mse", "gaussian", "student_t"], seed=0, **TINY)
+    ranked = [r for r in comp.leaderboard if r["comparable"]]
+    assert len(ranked) == 3
+    best = comp.fitted[ranked[0]["candidate"]].test_nll
+    for r in ranked:
+        rows = comp.fitted[r["candidate"]].test_nll
+        assert rows.shape == best.shape and rows.size == len(comp.test_rows)
+        assert rows.mean() == pytest.approx(r["nll_iwae_nats_per_sample"], rel=1e-9)
+    assert ranked[0]["gap_se_nats_per_sample"] is None
+    for r in ranked[1:]:
+        d = comp.fitted[r["candidate"]].test_nll - best
+        assert r["gap_se_nats_per_sample"] == pytest.approx(stats.sem(d), rel=1e-9)
+        assert r["gap_se_nats_per_sample"] > 0
+    assert "paired s.e." in comp.verdict()  # the verdict's margin says how sure it is
+
+
+def test_the_per_row_figures_are_not_saved_with_the_model(real_data, tmp_path):
+    import autolik
+
+    comp = compare(real_data, candidates=["gaussian"], seed=0, **TINY)
+    fitted = comp.fitted["gaussian"]
+    assert fitted.test_nll is not None and "nll_iwae_rows" not in fitted.metrics
+    fitted.save(tmp_path / "m")
+    assert autolik.load(tmp_path / "m").test_nll is None

@@ -145,6 +145,7 @@ def run_table(name: str, df, k: int, seed: int) -> dict:
     p, b = nll(pick), nll(best)
     mse = nll(naive["naive-mse"])
     per_row = {label: f.test_nll for label, f in comp.fitted.items()}
+    by_column = _gap_by_column(comp, pick, best, seed)
     return {
         "table": name, "shape": list(df.shape), "n_dims": comp.settings.get("n_dims"),
         "pick": comp.pick, "pick_nll": p, "best": best["candidate"] if best else None, "best_nll": b,
@@ -154,12 +155,32 @@ def run_table(name: str, df, k: int, seed: int) -> dict:
         "regret": _rel(p, b), "vs_mse": _rel(p, mse) if mse is not None else None,
         "regret_se": _paired_se(per_row, pick, best), "vs_mse_se": _paired_se(per_row, pick, naive["naive-mse"]),
         "n_test": int(len(comp.test_rows)) if comp.test_rows is not None else None, "seed": seed,
+        "gap_by_column": by_column,
         "seconds": seconds, "steps": comp.settings.get("steps_per_candidate"), "verdict": comp.verdict(),
         "commit": _commit(),
         "supports": _supports(comp), "notes": comp.notes,
         "leaderboard": [{f: r[f] for f in ("candidate", "likelihood", "nll_iwae_nats_per_sample", "epochs_run",
                                              "stopped", "train_seconds")} for r in rows],
     }
+
+
+def _gap_by_column(comp, a, b, seed: int) -> dict | None:
+    """Where candidate a's held-out ELBO falls behind b's: per column, b's mean reconstruction log-likelihood
+    minus a's (nats/sample, positive = a worse), a's KL minus b's, and the rest (one-hot blocks), from
+    :func:`autolik.evaluate.per_column` on the shared test rows. None when a is b or either is missing."""
+    from autolik.evaluate import per_column
+
+    if a is None or b is None or a["candidate"] == b["candidate"] or comp.test_rows is None:
+        return None
+    fa, fb = comp.fitted.get(a["candidate"]), comp.fitted.get(b["candidate"])
+    if fa is None or fb is None or comp.test_rows.ndim != 2 or list(fa.output.used_columns) != list(fb.output.used_columns):
+        return None
+    x = np.asarray(comp.test_rows[:, list(fa.output.used_columns)], dtype=np.float64)
+    pa, pb = (per_column(f.model, f.preprocessor, x, samples=16, seed=seed) for f in (fa, fb))
+    names = [str(comp.names[c]) if comp.names else f"column {c}" for c in fa.output.used_columns]
+    gaps = pb["columns"] - pa["columns"]
+    return {"columns": {n: float(g) for n, g in zip(names, gaps)}, "kl": pa["kl"] - pb["kl"],
+            "joint": pb["joint"] - pa["joint"]}
 
 
 def _paired_se(per_row: dict, a, b):
@@ -237,22 +258,42 @@ def losses(results: list[dict], frames: dict) -> list[str]:
         if "error" in r or not r.get("regret") or r["table"] not in frames:
             continue
         changes = family_changes(r["table"], frames[r["table"]], r["best"])
-        out.append(f"- **{r['table']}**: {r['best']} is {_pct(r['regret'])} ahead "
+        out.append(f"- **{r['table']}**: {r['best']} is {_pct(r['regret'], r.get('regret_se'))} ahead "
                    f"({_f(r['best_nll'])} vs {_f(r['pick_nll'])} nats/sample); it differs from the pick in "
-                   + ("; ".join(changes) if changes else "no family (same families, other options)") + ".")
+                   + ("; ".join(changes) if changes else "no family (same families, other options)") + "."
+                   + _where(r.get("gap_by_column")))
     return out
 
 
+def _where(gaps: dict | None, top: int = 4) -> str:
+    """' Where: body_mass +0.31, sex +0.10 ...; KL -0.02 nats/sample.': the columns that carry the ELBO gap."""
+    if not gaps:
+        return ""
+    cols = sorted(gaps["columns"].items(), key=lambda kv: -abs(kv[1]))[:top]
+    parts = [f"{n} {v:+.3g}" for n, v in cols] + [f"KL {gaps['kl']:+.3g}"]
+    if abs(gaps.get("joint", 0.0)) > 1e-3:
+        parts.append(f"one-hot blocks {gaps['joint']:+.3g}")
+    return " Where the held-out ELBO gap sits (nats/sample, + = the pick worse): " + ", ".join(parts) + "."
+
+
+_COMMIT: list[str] = []  # read once when the run starts: the code this process imported
+
+
 def _commit() -> str:
-    """The code that produced the figures: the repository's short commit (``+`` if files were edited)."""
+    """The code that produced the figures: the repository's short commit when the run started (``+`` if the
+    package's files were edited then)."""
     import subprocess
+
+    if _COMMIT:
+        return _COMMIT[0]
 
     def git(*a):
         return subprocess.run(["git", *a], cwd=Path(__file__).resolve().parents[1], capture_output=True,
                               text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+" if git("status", "--porcelain", "--untracked-files=no", "autolik") else "")
+    _COMMIT.append(head + ("+" if git("status", "--porcelain", "--untracked-files=no", "autolik") else ""))
+    return _COMMIT[0]
 
 
 def _commits(results: list[dict]) -> str:
@@ -415,6 +456,7 @@ def main(argv=None) -> None:
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(",")) if args.only else None
+    _commit()  # before anything is trained: later edits to the tree do not change the code this process runs
     results = []
     todo = tables(args.which, args.tables)
     for i, (name, df) in enumerate(todo, 1):

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from autolik.errors import AutolikError, UsageError
-from autolik.sparse import rows as dense_rows
+from autolik.io.sparse import rows as dense_rows
 
 DEFAULT_STEPS = 3000  # optimisation steps per candidate when neither epochs nor a budget is given
 MAX_DEFAULT_EPOCHS = 1000

@@ -25,7 +25,7 @@ class Data:
     """A data set loaded and profiled once: what every later step reads.
 
     Attributes:
-        dataset: the loaded :class:`~autolik.dataset.Dataset`.
+        dataset: the loaded :class:`~autolik.io.dataset.Dataset`.
         profile: its :class:`~autolik.analysis.profile.Profile`, supports assigned.
     """
 
@@ -44,7 +44,7 @@ class Data:
     def rows(self, idx: np.ndarray) -> "Data":
         """The rows ``idx`` (in the data's original shape and dtype; sparse rows densified), with the
         whole data's profile: what a comparison on a row sample trains on."""
-        from autolik.sparse import is_sparse, rows as dense_rows
+        from autolik.io.sparse import is_sparse, rows as dense_rows
 
         ds = self.dataset
         picked = dense_rows(ds.data, idx) if is_sparse(ds.data) else np.asarray(ds.data[idx])
@@ -74,7 +74,7 @@ def _profile(dataset, quiet: bool, options: dict):
     """:func:`autolik.analysis.profile.inspect` with a progress bar on stderr for big data."""
     from autolik.analysis.profile import CHUNK_BYTES, inspect
     from autolik.progress import Meter
-    from autolik.sparse import nbytes
+    from autolik.io.sparse import nbytes
 
     size = nbytes(dataset.data)
     meter = Meter(size, "profiling", 1e9, "GB", quiet=quiet or size <= 4 * CHUNK_BYTES)  # a bar only for big files
@@ -94,7 +94,7 @@ def recommend(data: Data, **choice):
 def refuse_infinite(data: Data) -> None:
     """DataError naming the first infinite cells, found from the profile's counts (no scan otherwise)."""
     from autolik.outputs import refuse_infinite as refuse
-    from autolik.sparse import columns, is_sparse
+    from autolik.io.sparse import columns, is_sparse
 
     ds = data.dataset
     bad = [j for j, f in enumerate(data.profile.features) if f.n_posinf or f.n_neginf]
@@ -251,7 +251,7 @@ def _rows(data: Data, used, split: dict):
     (:func:`autolik.batches.streams`); ``missing``: whether any used value is NaN (from the profile's counts
     when streaming, so nothing scans the file again)."""
     from autolik.batches import RowSource, streams
-    from autolik.sparse import columns, has_nan, rows
+    from autolik.io.sparse import columns, has_nan, rows
 
     ds = data.dataset
     if streams(ds.data, len(split["train"]), len(used)):

@@ -16,7 +16,7 @@ def calls(monkeypatch):
     is) and of the profiler (autolik.analysis.profile.profile)."""
     import autolik.analysis.profile as profile_mod
     import autolik.io as io_mod
-    from autolik.dataset import Dataset
+    from autolik.io.dataset import Dataset
 
     seen = {"load": 0, "profile": 0}
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import autolik
-from autolik import sparse
+from autolik.io import sparse
 from autolik.analysis.profile import inspect
 from autolik.analysis.recommend import recommend
 from autolik.cli import cli

@@ -55,7 +55,7 @@ def distributed_inspect(X, key: str | None = None, group=None, chunk_rows: int |
     from autolik.analysis.shards import thread_count
     from autolik.analysis.support import assign_supports
     from autolik.io import load, release_rows
-    from autolik.sparse import is_sparse
+    from autolik.io.sparse import is_sparse
 
     ds = load(X, key=key)
     if is_sparse(ds.data):

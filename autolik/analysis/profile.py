@@ -14,7 +14,7 @@ from autolik.analysis.shards import (FIRST_ROWS, can_share, chunk_grid, parallel
                                      thread_count, worker_count)
 from autolik.analysis.stats import CAP, PartialStats
 from autolik.errors import UsageError
-from autolik.sparse import is_sparse, rows as rows_of, sparse_stats
+from autolik.io.sparse import is_sparse, rows as rows_of, sparse_stats
 
 
 @dataclass

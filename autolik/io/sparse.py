@@ -105,7 +105,7 @@ def from_sparse(mat, src: str, names: list[str] | None = None, notes: list[str] 
     """A CSR Dataset from any scipy.sparse matrix (checked like a dense array)."""
     import scipy.sparse as sp
 
-    from autolik.dataset import Dataset, check_array
+    from autolik.io.dataset import Dataset, check_array
 
     check_array(tuple(mat.shape), mat.dtype, src)
     csr = sp.csr_matrix(mat)

@@ -17,10 +17,10 @@ from autolik.errors import AutolikError, DataError, DataWarning, UsageError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "inspect": ("autolik.analysis.profile", "inspect"),
+    "inspect": ("autolik.analysis.profiling.profile", "inspect"),
     "recommend": ("autolik.analysis.recommend", "recommend"),
     "load_data": ("autolik.io", "load"),
-    "Profile": ("autolik.analysis.profile", "Profile"),
+    "Profile": ("autolik.analysis.profiling.profile", "Profile"),
     "Recommendation": ("autolik.analysis.recommend", "Recommendation"),
     "available_likelihoods": ("autolik.likelihoods", "available_likelihoods"),
     "get_likelihood": ("autolik.likelihoods", "get_likelihood"),

@@ -26,7 +26,7 @@ class Data:
 
     Attributes:
         dataset: the loaded :class:`~autolik.io.dataset.Dataset`.
-        profile: its :class:`~autolik.analysis.profile.Profile`, supports assigned.
+        profile: its :class:`~autolik.analysis.profiling.profile.Profile`, supports assigned.
     """
 
     dataset: object
@@ -60,7 +60,7 @@ def prepare(X, key: str | None = None, profile=None, *, quiet: bool = True, **pr
         key: array name inside an ``.npz`` file (layer of an ``.h5ad`` file).
         profile: X's Profile, already computed (not computed again).
         quiet: no progress bar (it is drawn only for data over 256 MB).
-        **profile_options: passed to :func:`autolik.analysis.profile.profile` (``sample_rows``, ...).
+        **profile_options: passed to :func:`autolik.analysis.profiling.profile.profile` (``sample_rows``, ...).
     """
     if isinstance(X, Data):
         return X
@@ -71,8 +71,8 @@ def prepare(X, key: str | None = None, profile=None, *, quiet: bool = True, **pr
 
 
 def _profile(dataset, quiet: bool, options: dict):
-    """:func:`autolik.analysis.profile.inspect` with a progress bar on stderr for big data."""
-    from autolik.analysis.profile import CHUNK_BYTES, inspect
+    """:func:`autolik.analysis.profiling.profile.inspect` with a progress bar on stderr for big data."""
+    from autolik.analysis.profiling.profile import CHUNK_BYTES, inspect
     from autolik.progress import Meter
     from autolik.io.sparse import nbytes
 

@@ -111,7 +111,7 @@ def fit_one(rec, x_tr, x_val, x_te, args, image_shape):
 
 
 def run(args) -> dict:
-    from autolik.analysis.profile import inspect
+    from autolik.analysis.profiling.profile import inspect
     from autolik.analysis.recommend import recommend
 
     images = load_mnist(Path(args.mnist))

@@ -73,7 +73,7 @@ def main(argv=None) -> None:
 
     import torch
 
-    from autolik.analysis.profile import inspect
+    from autolik.analysis.profiling.profile import inspect
     from autolik.analysis.recommend import recommend
 
     torch.set_num_threads(args.threads)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import autolik
 from autolik.io import sparse
-from autolik.analysis.profile import inspect
+from autolik.analysis.profiling.profile import inspect
 from autolik.analysis.recommend import recommend
 from autolik.cli import cli
 from autolik.errors import DataError, UsageError

@@ -49,7 +49,7 @@ def recommend(data, likelihood: str | None = None, mode: str | None = None,
 
 
 def _as_profile(data, key):
-    from autolik.analysis.profile import Profile
+    from autolik.analysis.profiling.profile import Profile
 
     if isinstance(data, Profile):
         if all(f.support == "real" and not f.support_detail for f in data.features):
@@ -57,6 +57,6 @@ def _as_profile(data, key):
 
             assign_supports(data)  # a hand-built profile: classify its features first
         return data
-    from autolik.analysis.profile import inspect
+    from autolik.analysis.profiling.profile import inspect
 
     return inspect(data, key=key)

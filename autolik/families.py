@@ -48,7 +48,7 @@ class FamilySpec:
             callable of the feature's options (``{"n_levels": K}``) for families whose count
             grows with the data, as a categorical's K - 1.
         fitter: the quick maximum-likelihood fit ``fitter(train, test, n=...) -> (params, ll)``
-            on model-space values (see :mod:`autolik.analysis.fits`), or its dotted path.
+            on model-space values (see :mod:`autolik.analysis.selection.fits`), or its dotted path.
         likelihood: dotted path of the torch ``Likelihood`` class, imported only to build a model.
         activations: constrained parameter -> activation of the decoder output (the class's
             ``output_activations()``), in the class's parameter order.
@@ -162,7 +162,7 @@ def candidates(support: str) -> list[str]:
 
 # --------------------------------------------------------------------------- the built-in families
 
-_FITS = "autolik.analysis.fits."
+_FITS = "autolik.analysis.selection.fits."
 _LOC_SCALE = {"loc": "identity", "scale": "softplus"}
 
 

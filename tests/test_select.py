@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy import stats
 
-from autolik.analysis import fits
-from autolik.analysis.select import candidates, choose, model_transform, score_families
+from autolik.analysis.selection import fits
+from autolik.analysis.selection.select import candidates, choose, model_transform, score_families
 
 RNG = np.random.default_rng(7)
 
@@ -35,7 +35,7 @@ def test_every_built_in_family_has_its_fitter_in_fits():
     from autolik.families import family, names
 
     for name in names():
-        assert family(name).fitter == f"autolik.analysis.fits.fit_{name}" and hasattr(fits, f"fit_{name}")
+        assert family(name).fitter == f"autolik.analysis.selection.fits.fit_{name}" and hasattr(fits, f"fit_{name}")
 
 
 def _pick(values, support, detail):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autolik import families
-from autolik.analysis import select as sel_mod
+from autolik.analysis.selection import select as sel_mod
 from autolik.analysis.recommendation import FeatureChoice, Recommendation
 from autolik.analysis.support import LEFT_OUT
 from autolik.errors import UsageError

@@ -42,7 +42,7 @@ def recommend(data, likelihood: str | None = None, mode: str | None = None,
     profile = _as_profile(data, key)
     rec = build_recommendation(profile, likelihood, mode, preprocessing, runner_up=runner_up)
     if likelihood is None and not runner_up:  # count features: is zero inflation supported held out, per feature and pooled?
-        from autolik.analysis.zeros import add_note
+        from autolik.analysis.selection.zeros import add_note
 
         add_note(profile, rec)
     return rec

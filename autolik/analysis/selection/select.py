@@ -1,7 +1,7 @@
 """Which family fits: quick maximum-likelihood fits on a sample, scored in comparable units.
 
 The support (:mod:`autolik.analysis.support`) decides which families are allowed (those whose
-spec lists it, :func:`autolik.families.candidates`); quick fits (:mod:`autolik.analysis.fits`)
+spec lists it, :func:`autolik.families.candidates`); quick fits (:mod:`autolik.analysis.selection.fits`)
 decide among them. Every family is scored by its **held-out mean log-likelihood per value in
 the data's own units** (two-fold cross-fitting: fit on one half, score the other, and swap):
 

@@ -3,7 +3,7 @@
 Each fitter takes training and test values *in model space* and returns ``(params, ll)`` where
 ``ll`` is the log-likelihood of every test value, array of shape (n_test,). Discrete fitters see
 integers (``0..n`` for bounded families) and return log-masses; continuous fitters see (dequantised)
-values and return log-densities, to which :mod:`autolik.analysis.select` adds the Jacobian of the
+values and return log-densities, to which :mod:`autolik.analysis.selection.select` adds the Jacobian of the
 preprocessing so all scores are in the data's own units.
 
 Each family's spec (:mod:`autolik.families`) names its fitter here, ``fit_<family>``.

@@ -86,7 +86,7 @@ def _profile(dataset, quiet: bool, options: dict):
 
 def recommend(data: Data, **choice):
     """The analyser's Recommendation for the prepared data (``choice``: as for :func:`autolik.recommend`)."""
-    from autolik.analysis.recommend import recommend as analyse
+    from autolik.analysis.recommendation.recommend import recommend as analyse
 
     return analyse(data.profile, **choice)
 

@@ -22,7 +22,7 @@ import pytest
 
 from autolik.analysis.profiling import shards
 from autolik.analysis.profiling.profile import from_stats, profile
-from autolik.analysis.recommend import recommend
+from autolik.analysis.recommendation.recommend import recommend
 from autolik.analysis.profiling.stats import CAP, PartialStats, merge_all
 from autolik.errors import UsageError
 from autolik.io import load

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import autolik
 from autolik.io import sparse
 from autolik.analysis.profiling.profile import inspect
-from autolik.analysis.recommend import recommend
+from autolik.analysis.recommendation.recommend import recommend
 from autolik.cli import cli
 from autolik.errors import DataError, UsageError
 from autolik.io import load

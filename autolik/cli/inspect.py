@@ -86,7 +86,7 @@ def _table(prof, rec) -> list[str]:
 
 def summary_lines(prof, rec) -> list[str]:
     """The readable summary: shape and recommendation first, then features, then notes."""
-    from autolik.analysis.recommendation import render
+    from autolik.analysis.recommendation.result import render
 
     kind = f", a batch of images {tuple(prof.image_shape)}" if prof.is_image and prof.image_shape else ""
     lines = [f"{prof.source}: shape {tuple(prof.shape)}, {prof.n_samples} samples x {prof.n_features} features{kind}",
@@ -120,7 +120,7 @@ def inspect_command(file, key, as_json, plot, sample_rows, force, quiet, workers
     workers = worker_count(workers, "--workers")
     if plot is not None:
         check_output(plot, force, inputs=[file], suffixes=(".png",), flag="--plot")
-    from autolik.analysis.recommend import recommend
+    from autolik.analysis.recommendation.recommend import recommend
 
     prof = _profile(file, key, sample_rows, quiet, workers)
     rec = recommend(prof)

@@ -1,13 +1,13 @@
 """From a profile to a likelihood recommendation: family, activations, loss, preprocessing, why.
 
 ``recommend()`` is the analyser's entry point. The dataclasses it returns live in
-:mod:`autolik.analysis.recommendation` (imported from here too, as before).
+:mod:`autolik.analysis.recommendation.result` (imported from here too, as before).
 """
 from __future__ import annotations
 
 import numpy as np  # noqa: F401  (the doctest below uses np)
 
-from autolik.analysis.recommendation import FeatureChoice, Recommendation  # noqa: F401  (re-exported)
+from autolik.analysis.recommendation.result import FeatureChoice, Recommendation  # noqa: F401  (re-exported)
 
 
 def recommend(data, likelihood: str | None = None, mode: str | None = None,
@@ -36,7 +36,7 @@ def recommend(data, likelihood: str | None = None, mode: str | None = None,
         >>> rec.likelihood
         'poisson'
     """
-    from autolik.analysis.build import build_recommendation, check_arguments
+    from autolik.analysis.recommendation.build import build_recommendation, check_arguments
 
     check_arguments(likelihood, mode, preprocessing)
     profile = _as_profile(data, key)

@@ -170,6 +170,17 @@ def fit_negative_binomial(tr, te, **_):
     return {"total_count": r, "mean": mu}, logpmf(te, p)
 
 
+def zero_mass_poisson(params: dict, mean: float) -> float:
+    """P(X = 0) under a Poisson fit (its ``rate``; else the data's mean)."""
+    return float(np.exp(-params.get("rate", mean)))
+
+
+def zero_mass_negative_binomial(params: dict, mean: float) -> float:
+    """P(X = 0) under a negative-binomial fit: (r / (r + mu)) ** r."""
+    r, mu = params["total_count"], params["mean"]
+    return float((r / (r + mu)) ** r)
+
+
 def fit_zero_inflated_negative_binomial(tr, te, **_):
     p, logpmf, unpack = _nb_fit(*_weighted(tr), zi=True)
     r, mu, pi = unpack(p)

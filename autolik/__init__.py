@@ -17,11 +17,11 @@ from autolik.errors import AutolikError, DataError, DataWarning, UsageError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "inspect": ("autolik.analysis.profile", "inspect"),
-    "recommend": ("autolik.analysis.recommend", "recommend"),
+    "inspect": ("autolik.analysis.profiling.profile", "inspect"),
+    "recommend": ("autolik.analysis.recommendation.recommend", "recommend"),
     "load_data": ("autolik.io", "load"),
-    "Profile": ("autolik.analysis.profile", "Profile"),
-    "Recommendation": ("autolik.analysis.recommend", "Recommendation"),
+    "Profile": ("autolik.analysis.profiling.profile", "Profile"),
+    "Recommendation": ("autolik.analysis.recommendation.recommend", "Recommendation"),
     "available_likelihoods": ("autolik.likelihoods", "available_likelihoods"),
     "get_likelihood": ("autolik.likelihoods", "get_likelihood"),
     "fit": ("autolik.api", "fit"),

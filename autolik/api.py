@@ -120,7 +120,7 @@ def fit(X, *, likelihood: str | None = None, mode: str | None = None, preprocess
 
 def _recommendation(d: dict):
     """A Recommendation from its dict form (how rank 0's choice reaches the other processes)."""
-    from autolik.analysis.recommend import Recommendation
+    from autolik.analysis.recommendation.recommend import Recommendation
 
     return Recommendation.from_dict(d)
 

@@ -81,7 +81,7 @@ def streams(data, n_rows: int, n_columns: int) -> bool:
     """Whether training on ``n_rows`` x ``n_columns`` of ``data`` reads batches from it (a :class:`RowSource`)
     rather than from one float64 copy: always for a memory-mapped array, else when the copy would exceed
     :func:`in_memory_limit`. Sparse matrices keep their own path (only a batch is ever dense there)."""
-    from autolik.sparse import is_sparse
+    from autolik.io.sparse import is_sparse
 
     if is_sparse(data) or not isinstance(data, np.ndarray):
         return False

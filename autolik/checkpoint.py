@@ -274,7 +274,7 @@ class Checkpointer:
 
     def recommendation(self):
         """The Recommendation the checkpointed fit was built from (a resumed fit does not choose again)."""
-        from autolik.analysis.recommend import Recommendation
+        from autolik.analysis.recommendation.recommend import Recommendation
 
         try:
             return Recommendation.from_dict(self.saved["recommendation"])

@@ -21,7 +21,7 @@ inside (0, 1), Loaiza-Ganem & Cunningham, 2019) are trained and shown, but their
 withheld and they never win.
 
 :func:`select_empirical` runs the comparison on a row sample within a time budget and returns the
-winner's :class:`~autolik.analysis.recommend.Recommendation` (``autolik fit --select empirical``).
+winner's :class:`~autolik.analysis.recommendation.recommend.Recommendation` (``autolik fit --select empirical``).
 Both load and profile the data once, through :mod:`autolik.pipeline`, which trains each candidate.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from autolik.errors import AutolikError, UsageError
-from autolik.sparse import rows as dense_rows
+from autolik.io.sparse import rows as dense_rows
 
 DEFAULT_STEPS = 3000  # optimisation steps per candidate when neither epochs nor a budget is given
 MAX_DEFAULT_EPOCHS = 1000
@@ -166,7 +166,7 @@ def build_candidates(X, candidates="auto", key: str | None = None, pick=None) ->
     Returns:
         (candidates, the analyser's Recommendation, notes on skipped candidates).
     """
-    from autolik.analysis.recommend import recommend
+    from autolik.analysis.recommendation.recommend import recommend
     from autolik.families import names
 
     kw = {"key": key} if key is not None else {}

@@ -277,7 +277,7 @@ class _SharePre:
 
     def __init__(self, pre, share: _Share):
         from autolik.batches import ModelSpaceRows
-        from autolik.sparse import SparseRows
+        from autolik.io.sparse import SparseRows
 
         self.pre, self.share = getattr(pre, "pre", pre), share
         mapped = getattr(share.x, "transform", None) is not None  # a file's rows, mapped as they are read

@@ -48,7 +48,7 @@ class FamilySpec:
             callable of the feature's options (``{"n_levels": K}``) for families whose count
             grows with the data, as a categorical's K - 1.
         fitter: the quick maximum-likelihood fit ``fitter(train, test, n=...) -> (params, ll)``
-            on model-space values (see :mod:`autolik.analysis.fits`), or its dotted path.
+            on model-space values (see :mod:`autolik.analysis.selection.fits`), or its dotted path.
         likelihood: dotted path of the torch ``Likelihood`` class, imported only to build a model.
         activations: constrained parameter -> activation of the decoder output (the class's
             ``output_activations()``), in the class's parameter order.
@@ -62,6 +62,12 @@ class FamilySpec:
             them, kept before a family with as many parameters that fits no better.
         robust_scale: heavy tails: standardised with the median and the interquartile range.
         zero_inflated_of: for a zero-inflated family, the family it inflates.
+        overdispersed_of: for an over-dispersed count family, the equidispersed family it widens
+            (the negative binomial: the Poisson). The rationale of count data compares the zeros
+            observed with those under the one (dispersion index above 1.2) or the other fitted;
+            both declare ``zero_mass``.
+        zero_mass: ``zero_mass(params, mean) -> P(X = 0)`` under the quick fit's ``params`` (``mean``,
+            the data's, stands in for a parameter the fit lacks), or its dotted path.
         excludes_zero: the density is 0 or unbounded at 0 (Gamma, log-normal): not a candidate for
             positive data that contain exact zeros, which it cannot score.
     """
@@ -82,6 +88,8 @@ class FamilySpec:
     robust_scale: bool = False
     zero_inflated_of: str | None = None
     excludes_zero: bool = False
+    overdispersed_of: str | None = None
+    zero_mass: str | Callable | None = None
 
     def __post_init__(self):
         if not self.name or self.domain not in DOMAINS:
@@ -99,6 +107,10 @@ class FamilySpec:
     def quick_fit(self, train, test, n=1):
         """``(params, ll)``: the fitter's maximum-likelihood fit on ``train``, log-likelihoods of ``test``."""
         return _resolve(self.fitter)(train, test, n=n)
+
+    def zero_probability(self, params: dict, mean: float) -> float:
+        """P(X = 0) under the quick fit's ``params`` (the spec's ``zero_mass``)."""
+        return _resolve(self.zero_mass)(params, mean)
 
     @property
     def words(self) -> str:
@@ -162,7 +174,7 @@ def candidates(support: str) -> list[str]:
 
 # --------------------------------------------------------------------------- the built-in families
 
-_FITS = "autolik.analysis.fits."
+_FITS = "autolik.analysis.selection.fits."
 _LOC_SCALE = {"loc": "identity", "scale": "softplus"}
 
 
@@ -183,9 +195,11 @@ _builtin("beta_binomial", "BetaBinomialLikelihood", "levels", {"bounded_integer"
          {"mean": "sigmoid", "concentration": "softplus"}, nuisance=("concentration",), options={"total_count": None})
 _builtin("discretized_logistic", "DiscretizedLogisticLikelihood", "levels", {"bounded_integer": 2, WIDE_INTEGER: 2},
          2, _LOC_SCALE, options={"total_count": 255, "n_components": 1})
-_builtin("poisson", "PoissonLikelihood", "count", {"count": 0}, 1, {"rate": "softplus"}, display="Poisson")
+_builtin("poisson", "PoissonLikelihood", "count", {"count": 0}, 1, {"rate": "softplus"}, display="Poisson",
+         zero_mass=_FITS + "zero_mass_poisson")
 _builtin("negative_binomial", "NegativeBinomialLikelihood", "count", {"count": 1}, 2,
-         {"mean": "softplus", "total_count": "softplus"}, nuisance=("total_count",))
+         {"mean": "softplus", "total_count": "softplus"}, nuisance=("total_count",), overdispersed_of="poisson",
+         zero_mass=_FITS + "zero_mass_negative_binomial")
 _builtin("zero_inflated_poisson", "ZeroInflatedPoissonLikelihood", "count", {"count": 2}, 2,
          {"rate": "softplus", "gate": "sigmoid"}, zero_inflated_of="poisson")
 _builtin("zero_inflated_negative_binomial", "ZeroInflatedNegativeBinomialLikelihood", "count", {"count": 3}, 3,

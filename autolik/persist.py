@@ -367,7 +367,7 @@ def read_fitted(path) -> dict:
 
 def _rebuild(path: Path, manifest: dict, parts: dict):
     """The Recommendation, the (untrained) VAE, the OutputSpec and the Preprocessor the files describe."""
-    from autolik.analysis.recommend import Recommendation
+    from autolik.analysis.recommendation.recommend import Recommendation
     from autolik.model import VAE
     from autolik.outputs import OutputSpec
     from autolik.transforms import Preprocessor

@@ -25,8 +25,8 @@ class Data:
     """A data set loaded and profiled once: what every later step reads.
 
     Attributes:
-        dataset: the loaded :class:`~autolik.dataset.Dataset`.
-        profile: its :class:`~autolik.analysis.profile.Profile`, supports assigned.
+        dataset: the loaded :class:`~autolik.io.dataset.Dataset`.
+        profile: its :class:`~autolik.analysis.profiling.profile.Profile`, supports assigned.
     """
 
     dataset: object
@@ -44,7 +44,7 @@ class Data:
     def rows(self, idx: np.ndarray) -> "Data":
         """The rows ``idx`` (in the data's original shape and dtype; sparse rows densified), with the
         whole data's profile: what a comparison on a row sample trains on."""
-        from autolik.sparse import is_sparse, rows as dense_rows
+        from autolik.io.sparse import is_sparse, rows as dense_rows
 
         ds = self.dataset
         picked = dense_rows(ds.data, idx) if is_sparse(ds.data) else np.asarray(ds.data[idx])
@@ -60,7 +60,7 @@ def prepare(X, key: str | None = None, profile=None, *, quiet: bool = True, **pr
         key: array name inside an ``.npz`` file (layer of an ``.h5ad`` file).
         profile: X's Profile, already computed (not computed again).
         quiet: no progress bar (it is drawn only for data over 256 MB).
-        **profile_options: passed to :func:`autolik.analysis.profile.profile` (``sample_rows``, ...).
+        **profile_options: passed to :func:`autolik.analysis.profiling.profile.profile` (``sample_rows``, ...).
     """
     if isinstance(X, Data):
         return X
@@ -71,10 +71,10 @@ def prepare(X, key: str | None = None, profile=None, *, quiet: bool = True, **pr
 
 
 def _profile(dataset, quiet: bool, options: dict):
-    """:func:`autolik.analysis.profile.inspect` with a progress bar on stderr for big data."""
-    from autolik.analysis.profile import CHUNK_BYTES, inspect
+    """:func:`autolik.analysis.profiling.profile.inspect` with a progress bar on stderr for big data."""
+    from autolik.analysis.profiling.profile import CHUNK_BYTES, inspect
     from autolik.progress import Meter
-    from autolik.sparse import nbytes
+    from autolik.io.sparse import nbytes
 
     size = nbytes(dataset.data)
     meter = Meter(size, "profiling", 1e9, "GB", quiet=quiet or size <= 4 * CHUNK_BYTES)  # a bar only for big files
@@ -86,7 +86,7 @@ def _profile(dataset, quiet: bool, options: dict):
 
 def recommend(data: Data, **choice):
     """The analyser's Recommendation for the prepared data (``choice``: as for :func:`autolik.recommend`)."""
-    from autolik.analysis.recommend import recommend as analyse
+    from autolik.analysis.recommendation.recommend import recommend as analyse
 
     return analyse(data.profile, **choice)
 
@@ -94,7 +94,7 @@ def recommend(data: Data, **choice):
 def refuse_infinite(data: Data) -> None:
     """DataError naming the first infinite cells, found from the profile's counts (no scan otherwise)."""
     from autolik.outputs import refuse_infinite as refuse
-    from autolik.sparse import columns, is_sparse
+    from autolik.io.sparse import columns, is_sparse
 
     ds = data.dataset
     bad = [j for j, f in enumerate(data.profile.features) if f.n_posinf or f.n_neginf]
@@ -252,7 +252,7 @@ def _rows(data: Data, used, split: dict):
     (:func:`autolik.batches.streams`); ``missing``: whether any used value is NaN (from the profile's counts
     when streaming, so nothing scans the file again)."""
     from autolik.batches import RowSource, streams
-    from autolik.sparse import columns, has_nan, rows
+    from autolik.io.sparse import columns, has_nan, rows
 
     ds = data.dataset
     if streams(ds.data, len(split["train"]), len(used)):

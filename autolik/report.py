@@ -30,7 +30,7 @@ def leaderboard_row(cand, fitted, recon_error, is_pick: bool, error: str | None 
             of every candidate's per-dim figures (None: per-dim figures withheld).
         not_comparable: why this trained candidate is not on the others' footing ('' if it is).
     """
-    from autolik.analysis.recommendation import describe
+    from autolik.analysis.recommendation.result import describe
 
     rec = cand.recommendation
     shown = describe(rec)

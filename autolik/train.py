@@ -183,7 +183,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 def as_data_tensor(x: np.ndarray, n_columns: int, what: str) -> torch.Tensor:
     """(n, n_columns) float64 CPU tensor of x, checked: 2-D, right width, no infinities.
 
-    A scipy.sparse x gives a :class:`autolik.sparse.SparseRows` instead: indexed by rows it
+    A scipy.sparse x gives a :class:`autolik.io.sparse.SparseRows` instead: indexed by rows it
     returns dense float64 tensors, so only a mini-batch is ever dense; a
     :class:`autolik.batches.RowSource` (rows read from the file) is checked for its width and
     passed as it is (its batches are checked for infinities as they are read)."""
@@ -192,7 +192,7 @@ def as_data_tensor(x: np.ndarray, n_columns: int, what: str) -> torch.Tensor:
             raise DataError(f"{what} must have {n_columns} columns, got {x.shape[1]}; pass only the columns the model uses")
         return x
     if type(x).__module__.startswith("scipy.sparse"):
-        from autolik.sparse import check_rows
+        from autolik.io.sparse import check_rows
 
         return check_rows(x, n_columns, what)
     arr = np.asarray(x, dtype=np.float64)

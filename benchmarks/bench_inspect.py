@@ -73,7 +73,7 @@ def measure(kind: str, path: str) -> dict:
             np.maximum(hi, chunk.max(0), out=hi)
     else:
         import autolik
-        from autolik.analysis.kernel import backend
+        from autolik.analysis.profiling.kernel import backend
 
         prof = autolik.inspect(path, threads=1 if kind == "inspect-1" else None)
         assert prof.n_samples == len(x)
@@ -120,7 +120,7 @@ def main(argv=None) -> None:
         f"`python benchmarks/bench_inspect.py --gb {args.gb} --repeats {args.repeats}` on {os.cpu_count()} CPU(s); "
         f"file {shape[0]:,} x {shape[1]:,} float32 = {size_gb:.2f} GB (memory-mapped, in the page cache). "
         "Best of the repeats; each run in its own subprocess (peak RSS = VmHWM of that process). "
-        f"Profiling pass: {best['inspect']['backend']} kernel (see autolik/analysis/kernel.py).", "",
+        f"Profiling pass: {best['inspect']['backend']} kernel (see autolik/analysis/profiling/kernel.py).", "",
         "| pass | seconds | GB/s | peak RSS (MB) |", "|---|---|---|---|",
     ]
     for k, label in (("plain", "numpy min+max per column (reference, 1 thread)"),

@@ -7,7 +7,7 @@ Usage::
 
 For each size, writes a float32 .npy of about that many MB into a temporary directory (rows x 1,000 columns: 400
 Gaussian, 300 Poisson counts stored as floats, 150 uniform [0,1], 150 on the 1/255 grid, as
-bench_inspect.py), profiles it (``autolik.analysis.profile.profile``: the streaming statistics,
+bench_inspect.py), profiles it (``autolik.analysis.profiling.profile.profile``: the streaming statistics,
 without the support classes and the recommendation) in this one process, alternating:
 
 * 1 process, 1 thread (``workers=1, threads=1``);
@@ -75,7 +75,7 @@ def time_profile(path: Path, workers: int, threads: int | None) -> tuple[float, 
     worker count once it has exited (profile() does not wait for it: this does, untimed)."""
     import multiprocessing
 
-    from autolik.analysis.profile import profile
+    from autolik.analysis.profiling.profile import profile
 
     c0, t0 = cpu_seconds(), time.perf_counter()
     prof = profile(path, workers=workers, threads=threads)
@@ -132,8 +132,8 @@ def idle_fraction(seconds: float = 1.0) -> float:
 
 
 def header(args, loads: list[float], idle: list[float], cores: list[float]) -> list[str]:
-    from autolik.analysis.kernel import backend
-    from autolik.analysis.shards import usable_cores
+    from autolik.analysis.profiling.kernel import backend
+    from autolik.analysis.profiling.shards import usable_cores
 
     sizes = " ".join(f"{mb:g}" for mb in args.mb)
     return [
@@ -158,13 +158,13 @@ def header(args, loads: list[float], idle: list[float], cores: list[float]) -> l
 
 
 def rows_of_table(times: dict, n: int, d: int, size_mb: float) -> list[str]:
-    from autolik.analysis.shards import thread_count
+    from autolik.analysis.profiling.shards import thread_count
 
     best = {k: min(v) for k, v in times.items()}
     one_thread, one_default = best[RUNS[0][0]][0], best[RUNS[1][0]][0]
     lines = []
-    from autolik.analysis.profile import CHUNK_BYTES, MIN_SHARED_CHUNKS
-    from autolik.analysis.shards import chunk_grid
+    from autolik.analysis.profiling.profile import CHUNK_BYTES, MIN_SHARED_CHUNKS
+    from autolik.analysis.profiling.shards import chunk_grid
 
     shared = len(chunk_grid(n, CHUNK_BYTES // (d * 4))) - 2 >= MIN_SHARED_CHUNKS
     for label, w, t in RUNS:

@@ -111,8 +111,8 @@ def fit_one(rec, x_tr, x_val, x_te, args, image_shape):
 
 
 def run(args) -> dict:
-    from autolik.analysis.profile import inspect
-    from autolik.analysis.recommend import recommend
+    from autolik.analysis.profiling.profile import inspect
+    from autolik.analysis.recommendation.recommend import recommend
 
     images = load_mnist(Path(args.mnist))
     assert images.shape[0] == N_TRAIN + N_TEST, images.shape

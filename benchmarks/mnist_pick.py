@@ -73,8 +73,8 @@ def main(argv=None) -> None:
 
     import torch
 
-    from autolik.analysis.profile import inspect
-    from autolik.analysis.recommend import recommend
+    from autolik.analysis.profiling.profile import inspect
+    from autolik.analysis.recommendation.recommend import recommend
 
     torch.set_num_threads(args.threads)
     images = seed.load_mnist(Path(args.mnist))

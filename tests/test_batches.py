@@ -100,15 +100,15 @@ def test_what_streams_and_the_memory_limit(tmp_path, monkeypatch):
 
 def test_fit_on_a_memmap_never_copies_the_training_split(tmp_path, monkeypatch):
     path, x = npy(tmp_path / "x.npy", n=400)
-    import autolik.sparse
+    import autolik.io.sparse
 
-    real = autolik.sparse.columns
+    real = autolik.io.sparse.columns
 
     def columns(data, used):
         assert not batches.is_memmap(data), "the whole file was copied into one float64 array"
         return real(data, used)
 
-    monkeypatch.setattr(autolik.sparse, "columns", columns)
+    monkeypatch.setattr(autolik.io.sparse, "columns", columns)
     monkeypatch.setenv("AUTOLIK_BLOCK_ROWS", "40")
     fitted = autolik.fit(str(path), **OPTIONS)
     split = pipeline.split_indices(400, seed=OPTIONS["seed"])

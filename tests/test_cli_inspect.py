@@ -88,7 +88,7 @@ def _close(a, b) -> bool:
 
 def test_workers_give_the_same_report(tmp_path, monkeypatch):
     """Two processes share a 20,000-row file (chunks shrunk to 16 kB so that there are shards to share)."""
-    from autolik.analysis import profile as P
+    from autolik.analysis.profiling import profile as P
 
     monkeypatch.setattr(P, "CHUNK_BYTES", 1 << 14)
     path = tmp_path / "w.npy"
@@ -150,7 +150,7 @@ def test_plot_never_replaces_an_existing_file_without_force(tmp_path):
 
 def test_large_files_draw_a_progress_bar_unless_quiet(tmp_path, monkeypatch):
     """The bar appears for files over four chunks; chunks are shrunk here to keep the file small."""
-    from autolik.analysis import profile as P
+    from autolik.analysis.profiling import profile as P
 
     monkeypatch.setattr(P, "CHUNK_BYTES", 1 << 14)
     path = tmp_path / "big.npy"
@@ -163,7 +163,7 @@ def test_large_files_draw_a_progress_bar_unless_quiet(tmp_path, monkeypatch):
 
 
 def test_profile_reports_progress_per_chunk():
-    from autolik.analysis.profile import profile
+    from autolik.analysis.profiling.profile import profile
 
     seen = []
     profile(RNG.normal(size=(1000, 2)), chunk_rows=300, progress=lambda done, n: seen.append((done, n)))

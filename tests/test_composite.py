@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
-from autolik.analysis.recommend import FeatureChoice
+from autolik.analysis.recommendation.recommend import FeatureChoice
 from autolik.errors import UsageError
 from autolik.likelihoods import get_likelihood
 from autolik.likelihoods.categorical import CategoricalLikelihood
@@ -122,7 +122,7 @@ def test_config_round_trip_rebuilds_the_same_likelihood():
 
 
 def test_recommendation_builds_its_likelihood_module():
-    from autolik.analysis.recommend import Recommendation
+    from autolik.analysis.recommendation.recommend import Recommendation
 
     features = mixed_choices() + [FeatureChoice("id", [1], "identifier", None, used=False)]
     rec = Recommendation("mixed", {}, "", [], "", 1.0, [], features, n_columns=10)

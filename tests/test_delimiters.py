@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from autolik.io import load
-from autolik.tables import sniff_delimiter
+from autolik.io.tables import sniff_delimiter
 
 
 @pytest.mark.parametrize("text, expected", [

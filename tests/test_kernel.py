@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from autolik.analysis import kernel
-from autolik.analysis.kernel import COUNTS, OUT_CAP, Sums, accumulate_numpy
-from autolik.analysis.lattice import lattice_entry, lattice_params
+from autolik.analysis.profiling import kernel
+from autolik.analysis.profiling.kernel import COUNTS, OUT_CAP, Sums, accumulate_numpy
+from autolik.analysis.profiling.lattice import lattice_entry, lattice_params
 
 needs_c = pytest.mark.skipif(kernel._kernel is None, reason="built without the C kernel")
 

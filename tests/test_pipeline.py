@@ -13,10 +13,10 @@ TINY = ["--latent-dim", "2", "--epochs", "1", "--k", "2", "--quiet"]
 @pytest.fixture()
 def calls(monkeypatch):
     """Counts of the loader (autolik.io.load, given anything but a loaded Dataset, which it returns as it
-    is) and of the profiler (autolik.analysis.profile.profile)."""
-    import autolik.analysis.profile as profile_mod
+    is) and of the profiler (autolik.analysis.profiling.profile.profile)."""
+    import autolik.analysis.profiling.profile as profile_mod
     import autolik.io as io_mod
-    from autolik.dataset import Dataset
+    from autolik.io.dataset import Dataset
 
     seen = {"load": 0, "profile": 0}
 

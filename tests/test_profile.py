@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from autolik.analysis.profile import Profile, inspect, profile
+from autolik.analysis.profiling.profile import Profile, inspect, profile
 from autolik.io import load
 
 
@@ -91,7 +91,7 @@ def test_inspect_assigns_supports_and_passes_profiles_through(mixed):
 def test_default_threads_are_the_usable_cores_up_to_two(monkeypatch):
     import os
 
-    from autolik.analysis import shards as S
+    from autolik.analysis.profiling import shards as S
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     assert S.usable_cores(2) == 2 and S.thread_count(None, 1) == 2 and S.thread_count(None, 2) == 1

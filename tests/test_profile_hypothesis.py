@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from autolik.analysis.profile import inspect, profile
+from autolik.analysis.profiling.profile import inspect, profile
 
 floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
                    st.sampled_from([0.0, 1.0, -1.0, 1e-300, 1e300, np.nan, 5e-324]))

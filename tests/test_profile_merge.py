@@ -20,10 +20,10 @@ import time
 import numpy as np
 import pytest
 
-from autolik.analysis import shards
-from autolik.analysis.profile import from_stats, profile
-from autolik.analysis.recommend import recommend
-from autolik.analysis.stats import CAP, PartialStats, merge_all
+from autolik.analysis.profiling import shards
+from autolik.analysis.profiling.profile import from_stats, profile
+from autolik.analysis.recommendation.recommend import recommend
+from autolik.analysis.profiling.stats import CAP, PartialStats, merge_all
 from autolik.errors import UsageError
 from autolik.io import load
 
@@ -336,7 +336,7 @@ def test_workers_with_long_chunks(tmp_path, pools):
 RANK = """if True:
     import pickle, sys
     import torch.distributed as dist
-    from autolik.analysis.distributed import distributed_inspect
+    from autolik.analysis.profiling.distributed import distributed_inspect
     rank, store, data, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
     prof = distributed_inspect(data, chunk_rows=300, sample_rows=800)
@@ -371,7 +371,7 @@ def test_torch_distributed_ranks_gather_the_same_profile(mixed32, tmp_path):
 
 
 def test_rank_rows_cut_whole_chunks():
-    from autolik.analysis.distributed import rank_rows
+    from autolik.analysis.profiling.distributed import rank_rows
 
     assert [rank_rows(N, r, 2, ROWS) for r in range(2)] == [(0, 1500), (1500, N)]
     assert [rank_rows(5, r, 3, 10) for r in range(3)] == [(0, 0), (0, 5), (5, 5)]  # one chunk, three ranks

@@ -7,7 +7,7 @@ import torch
 from scipy import stats
 
 import autolik
-from autolik.analysis.recommend import Recommendation, recommend
+from autolik.analysis.recommendation.recommend import Recommendation, recommend
 from autolik.errors import UsageError
 
 N = 1200

@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy import stats
 
-from autolik.analysis import fits
-from autolik.analysis.select import candidates, choose, model_transform, score_families
+from autolik.analysis.selection import fits
+from autolik.analysis.selection.select import candidates, choose, model_transform, score_families
 
 RNG = np.random.default_rng(7)
 
@@ -35,7 +35,21 @@ def test_every_built_in_family_has_its_fitter_in_fits():
     from autolik.families import family, names
 
     for name in names():
-        assert family(name).fitter == f"autolik.analysis.fits.fit_{name}" and hasattr(fits, f"fit_{name}")
+        assert family(name).fitter == f"autolik.analysis.selection.fits.fit_{name}" and hasattr(fits, f"fit_{name}")
+
+
+def test_count_rationale_references_come_from_the_specs_and_their_zero_mass_is_the_fit_at_zero():
+    """The count rationale's reference families are spec facts (``overdispersed_of``), and the zeros it
+    predicts under each (``zero_mass``) are the quick fit's own mass at 0."""
+    from autolik.analysis.selection.select import _count_references
+    from autolik.families import family
+
+    assert _count_references() == ("poisson", "negative_binomial")
+    x = np.random.default_rng(0).negative_binomial(2, 0.4, 400).astype(np.float64)
+    for name in _count_references():
+        params, ll = family(name).quick_fit(x, np.zeros(1))
+        assert family(name).zero_probability(params, float(x.mean())) == pytest.approx(np.exp(ll[0]), rel=1e-9)
+    assert family("poisson").zero_probability({}, 2.0) == pytest.approx(np.exp(-2.0))  # no fit: the data's mean
 
 
 def _pick(values, support, detail):

@@ -12,9 +12,9 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import autolik
-from autolik import sparse
-from autolik.analysis.profile import inspect
-from autolik.analysis.recommend import recommend
+from autolik.io import sparse
+from autolik.analysis.profiling.profile import inspect
+from autolik.analysis.recommendation.recommend import recommend
 from autolik.cli import cli
 from autolik.errors import DataError, UsageError
 from autolik.io import load

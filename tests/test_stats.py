@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import scipy.stats as ss
 
-from autolik.analysis import kernel
-from autolik.analysis.stats import PartialStats, grid_step
+from autolik.analysis.profiling import kernel
+from autolik.analysis.profiling.stats import PartialStats, grid_step
 
 
 @pytest.fixture(autouse=True, params=["c", "numpy"])

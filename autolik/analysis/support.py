@@ -252,7 +252,7 @@ def classify_feature(f, column: np.ndarray | None = None) -> tuple[str, dict]:
     """Support class and detail of one feature.
 
     Args:
-        f: a :class:`~autolik.analysis.profile.FeatureProfile`.
+        f: a :class:`~autolik.analysis.profiling.profile.FeatureProfile`.
         column: the feature's values in the profile's row sample, array of shape (m,), or None.
 
     Returns:
@@ -304,7 +304,7 @@ def assign_supports(profile) -> None:
     """Fill ``support``/``support_detail`` of every feature, and ``homogeneous``/``constant_features``.
 
     Args:
-        profile: a :class:`~autolik.analysis.profile.Profile` (mutated in place). Its ``sample``
+        profile: a :class:`~autolik.analysis.profiling.profile.Profile` (mutated in place). Its ``sample``
             (array of shape (m, n_features)) supplies value frequencies; without it the rules fall
             back to the summary statistics alone.
     """

@@ -87,7 +87,7 @@ def _write_table(chunks, fh, spec, sep: str) -> None:
 
 def describe_recommendation(rec) -> str:
     """A few lines: the family, its activations, loss, preprocessing, why, and what was left out."""
-    from autolik.analysis.recommendation import render
+    from autolik.analysis.recommendation.result import render
 
     return "\n".join(render(rec, title="likelihood"))
 

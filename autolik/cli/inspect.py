@@ -1,7 +1,7 @@
 """``autolik inspect FILE``: profile the data and recommend a likelihood, as text or one JSON object.
 
-Thin: load + profile (:func:`autolik.pipeline.prepare`, which calls :func:`autolik.analysis.profile.inspect`
-with a progress bar for big files), :func:`recommend`, print.
+Thin: load + profile (:func:`autolik.pipeline.prepare`, which calls
+:func:`autolik.analysis.profiling.profile.inspect` with a progress bar for big files), :func:`recommend`, print.
 The summary puts the shape and the recommendation first, then a per-feature table (grouped by
 support and family when there are many features, such as 784 pixels), then notes.
 """
@@ -86,7 +86,7 @@ def _table(prof, rec) -> list[str]:
 
 def summary_lines(prof, rec) -> list[str]:
     """The readable summary: shape and recommendation first, then features, then notes."""
-    from autolik.analysis.recommendation import render
+    from autolik.analysis.recommendation.result import render
 
     kind = f", a batch of images {tuple(prof.image_shape)}" if prof.is_image and prof.image_shape else ""
     lines = [f"{prof.source}: shape {tuple(prof.shape)}, {prof.n_samples} samples x {prof.n_features} features{kind}",
@@ -113,14 +113,14 @@ def summary_lines(prof, rec) -> list[str]:
                    "Text and sparse files are parsed in this process.")
 def inspect_command(file, key, as_json, plot, sample_rows, force, quiet, workers):
     """Profile FILE (.npy, .npz, .csv, .tsv, .parquet) and recommend a decoder likelihood."""
-    from autolik.analysis.shards import worker_count
+    from autolik.analysis.profiling.shards import worker_count
 
     if sample_rows < 10:
         raise UsageError(f"--sample-rows must be at least 10, got {sample_rows}")
     workers = worker_count(workers, "--workers")
     if plot is not None:
         check_output(plot, force, inputs=[file], suffixes=(".png",), flag="--plot")
-    from autolik.analysis.recommend import recommend
+    from autolik.analysis.recommendation.recommend import recommend
 
     prof = _profile(file, key, sample_rows, quiet, workers)
     rec = recommend(prof)

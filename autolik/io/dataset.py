@@ -1,6 +1,6 @@
 """The loaded-data contract: :class:`Dataset`, and the check every array source passes.
 
-Kept apart from the loaders (:mod:`autolik.io`, :mod:`autolik.tables`, :mod:`autolik.sparse`),
+Kept apart from the loaders (:mod:`autolik.io.loader`, :mod:`autolik.io.tables`, :mod:`autolik.io.sparse`),
 which all build Datasets, so that none of them has to import another for it.
 """
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 These dataclasses are the contract between the analyser and everything downstream (likelihood
 construction, the VAE, the CLI, the model directory). They are built by
-:mod:`autolik.analysis.build` and returned by :func:`autolik.analysis.recommend.recommend` (which
-re-exports them). Plain data: torch is imported only by the methods that build torch objects.
+:mod:`autolik.analysis.recommendation.build` and returned by
+:func:`autolik.analysis.recommendation.recommend.recommend` (which re-exports them). Plain data:
+torch is imported only by the methods that build torch objects.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from autolik.errors import DataError
-from autolik.dataset import Dataset
+from autolik.io.dataset import Dataset
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "<na>", "nat"})
 _PADDED = re.compile(r"^[+-]?0\d+$")  # "030001", "007": nobody writes a quantity with leading zeros

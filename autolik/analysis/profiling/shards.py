@@ -1,8 +1,8 @@
 """Row shards: the profile's streaming pass over a range of rows, and shards summarised in worker processes.
 
-The profile's statistics merge (:class:`autolik.analysis.stats.PartialStats`), so the rows can be
+The profile's statistics merge (:class:`autolik.analysis.profiling.stats.PartialStats`), so the rows can be
 cut into contiguous shards, each summarised on its own and the summaries merged in shard order
-(:func:`autolik.analysis.stats.merge_all`). The merged profile equals the single pass because
+(:func:`autolik.analysis.profiling.stats.merge_all`). The merged profile equals the single pass because
 both cut the rows into chunks on one grid (:func:`chunk_grid`): a shard is a run of whole chunks,
 so every chunk is summed as the single pass sums it (float32 data is summed in float32 blocks
 that start at the chunk's first row: any other cut changes the moments at ~1e-7), and only the
@@ -28,8 +28,8 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
-from autolik.analysis.chunk import ChunkPass
-from autolik.analysis.stats import CAP, PartialStats
+from autolik.analysis.profiling.chunk import ChunkPass
+from autolik.analysis.profiling.stats import CAP, PartialStats
 from autolik.errors import AutolikError, UsageError
 
 FIRST_ROWS = 8192  # rows of the first chunk: more than the 1.25 * CAP values the distinct check sorts

@@ -6,7 +6,8 @@ level codes), ``.parquet`` (needs pyarrow), numpy arrays, pandas DataFrames and 
 Ranks: 1-D is one feature, 2-D is samples x features, 3-D / 4-D are image batches (N, H, W) /
 (N, C, H, W), reshaped as a view to (N, C*H*W). Bad input raises :class:`DataError` with one
 line naming the problem and the source; soft problems are collected in ``Dataset.notes``.
-Delimited text and DataFrames are parsed in :mod:`autolik.tables`.
+Delimited text and DataFrames are parsed in :mod:`autolik.io.tables`, sparse matrices in
+:mod:`autolik.io.sparse`.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autolik.dataset import NUMERIC_KINDS, Dataset, check_array  # noqa: F401  (Dataset, NUMERIC_KINDS: imported from io too)
 from autolik.errors import DataError, UsageError
+from autolik.io.dataset import Dataset, check_array
 
 SUPPORTED = (".npy", ".npz", ".csv", ".tsv", ".parquet", ".h5ad", ".mtx")
 
@@ -53,14 +54,14 @@ def _load_any(source, key: str | None) -> Dataset:
     if key is not None:
         raise UsageError(f"key={key!r} applies only to .npz files, got a {type(source).__name__}; drop the key")
     if type(source).__module__.startswith("scipy.sparse"):  # rows are samples; stays sparse
-        from autolik.sparse import from_sparse
+        from autolik.io.sparse import from_sparse
 
         return from_sparse(source, "<sparse>")
     if type(source).__module__.startswith("pandas"):
         if type(source).__name__ == "Series":
             source = source.to_frame()
         if type(source).__name__ == "DataFrame":
-            from autolik.tables import from_dataframe
+            from autolik.io.tables import from_dataframe
 
             return from_dataframe(source, "<DataFrame>")
     return from_array(source, "<array>")
@@ -78,7 +79,7 @@ def from_array(arr, source: str = "<array>") -> Dataset:
             raise DataError(f"{source}: rows have different lengths ({e}); pass a rectangular array") from None
     if arr.dtype.kind in "USO" and arr.ndim in (1, 2) and arr.size and not isinstance(arr, np.memmap) \
             and _all_scalars(arr):
-        from autolik.tables import from_columns
+        from autolik.io.tables import from_columns
 
         cols = arr.reshape(len(arr), -1)
         return from_columns([[_cell(v) for v in cols[:, j]] for j in range(cols.shape[1])],
@@ -126,12 +127,12 @@ def _load_path(path: Path, key: str | None) -> Dataset:
         raise DataError(f"{src}: unsupported extension {ext or '(none)'!r}; supported: {', '.join(SUPPORTED)}")
     if key is not None and ext not in (".npz", ".h5ad"):
         raise UsageError(f"--key applies only to .npz files (--layer to .h5ad), got {src}; drop --key")
-    from autolik import sparse
-    from autolik.tables import load_text
+    from autolik.io.sparse import load_h5ad, load_mtx
+    from autolik.io.tables import load_text
 
     loaders = {".npy": _load_npy, ".npz": lambda p: _load_npz(p, key), ".parquet": _load_parquet,
                ".csv": lambda p: load_text(p, ","), ".tsv": lambda p: load_text(p, "\t"),
-               ".h5ad": lambda p: sparse.load_h5ad(p, key), ".mtx": sparse.load_mtx}  # text tables: delimiter sniffed
+               ".h5ad": lambda p: load_h5ad(p, key), ".mtx": load_mtx}  # text tables: delimiter sniffed
     return loaders[ext](path)
 
 
@@ -166,7 +167,7 @@ def _load_npy(path: Path) -> Dataset:
 
 
 def _load_npz(path: Path, key: str | None) -> Dataset:
-    from autolik.sparse import sparse_npz_keys
+    from autolik.io.sparse import sparse_npz_keys
 
     src = str(path)
     try:
@@ -176,7 +177,7 @@ def _load_npz(path: Path, key: str | None) -> Dataset:
     with z:
         keys = list(z.files)
         if key is None and sparse_npz_keys(keys):  # written by scipy.sparse.save_npz
-            from autolik.sparse import load_sparse_npz
+            from autolik.io.sparse import load_sparse_npz
 
             return load_sparse_npz(path)
         if not keys:
@@ -205,7 +206,7 @@ def _load_parquet(path: Path) -> Dataset:
         raise DataError(f"{path}: reading .parquet needs pandas too; pip install 'autolik[parquet]'") from None
     except Exception as e:  # pyarrow raises its own error types for corrupt files
         raise DataError(f"{path}: not a readable parquet file ({type(e).__name__}: {e})") from None
-    from autolik.tables import from_dataframe
+    from autolik.io.tables import from_dataframe
 
     return from_dataframe(frame, str(path))
 

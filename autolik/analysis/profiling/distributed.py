@@ -6,21 +6,21 @@ for it imports this module::
 
     import torch.distributed as dist
     import autolik
-    from autolik.analysis.distributed import distributed_inspect
+    from autolik.analysis.profiling.distributed import distributed_inspect
 
     dist.init_process_group("gloo")          # torchrun sets RANK, WORLD_SIZE, MASTER_ADDR, ...
     prof = distributed_inspect("data.npy")   # each rank reads only its own rows of the memmap
     rec = autolik.recommend(prof)            # the same recommendation on every rank
 
 A job that summarises its rows another way passes its :class:`PartialStats` to
-:func:`gather_stats` (``all_gather_object``, then :func:`autolik.analysis.stats.merge_all` in rank
+:func:`gather_stats` (``all_gather_object``, then :func:`autolik.analysis.profiling.stats.merge_all` in rank
 order). With the NCCL backend, ``all_gather_object`` sends the pickled summaries through the GPU:
 call ``torch.cuda.set_device(local_rank)`` first (PyTorch's requirement).
 """
 from __future__ import annotations
 
-from autolik.analysis.shards import chunk_grid, partial_stats, split_grid
-from autolik.analysis.stats import CAP, PartialStats, merge_all
+from autolik.analysis.profiling.shards import chunk_grid, partial_stats, split_grid
+from autolik.analysis.profiling.stats import CAP, PartialStats, merge_all
 
 
 def rank_rows(n_rows: int, rank: int, world_size: int, chunk_rows: int) -> tuple[int, int]:
@@ -51,11 +51,11 @@ def distributed_inspect(X, key: str | None = None, group=None, chunk_rows: int |
     """
     import torch.distributed as dist
 
-    from autolik.analysis.profile import _chunk_rows, from_stats, inspect
-    from autolik.analysis.shards import thread_count
+    from autolik.analysis.profiling.profile import _chunk_rows, from_stats, inspect
+    from autolik.analysis.profiling.shards import thread_count
     from autolik.analysis.support import assign_supports
     from autolik.io import load, release_rows
-    from autolik.sparse import is_sparse
+    from autolik.io.sparse import is_sparse
 
     ds = load(X, key=key)
     if is_sparse(ds.data):

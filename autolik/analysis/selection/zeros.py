@@ -2,7 +2,7 @@
 
 For count features, the family the recommendation chose is paired with its zero-inflated
 counterpart (Poisson / ZIP, negative binomial / ZINB) and both are scored with the analyser's own
-two-fold held-out fits (:func:`autolik.analysis.select.score_families`) on the profile's row
+two-fold held-out fits (:func:`autolik.analysis.selection.select.score_families`) on the profile's row
 sample. A feature supports zero inflation when the zero-inflated family's held-out log-likelihood
 is higher by more than ``SIGNIFICANT_Z`` standard errors of the paired per-value difference (and
 by at least ``MIN_GAIN`` nats/value), the criterion the selection itself uses; pooled, the
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from autolik import families
-from autolik.analysis import select as sel_mod
+from autolik.analysis.selection import select as sel_mod
 
 MAX_FEATURES = 32
 

@@ -1,14 +1,14 @@
 """One chunk's statistics: the fused pass over its rows, then what the pass cannot do alone.
 
 :class:`ChunkPass` turns rows of a (memory-mapped) array into a
-:class:`autolik.analysis.stats.PartialStats` that merges into the running totals (its ``hint``):
-the fused pass (:class:`autolik.analysis.kernel.Sums`) gives counts, min/max, zeros, the integer
+:class:`autolik.analysis.profiling.stats.PartialStats` that merges into the running totals (its ``hint``):
+the fused pass (:class:`autolik.analysis.profiling.kernel.Sums`) gives counts, min/max, zeros, the integer
 check, power sums and lattice membership; this module converts power sums to central moments
 (redoing in float64 the columns where float32 sums would lose precision), checks monotonicity
 and keeps the distinct values of each feature up to the cap.
 
 The statistics are built as instances of the hint's own class, so this module does not import
-:mod:`autolik.analysis.stats` at run time (``PartialStats.of`` / ``update`` call it).
+:mod:`autolik.analysis.profiling.stats` at run time (``PartialStats.of`` / ``update`` call it).
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autolik.analysis import kernel
-from autolik.analysis.kernel import Sums, work_dtype
-from autolik.analysis.lattice import lattice_params
+from autolik.analysis.profiling import kernel
+from autolik.analysis.profiling.kernel import Sums, work_dtype
+from autolik.analysis.profiling.lattice import lattice_params
 
 if TYPE_CHECKING:
-    from autolik.analysis.stats import PartialStats
+    from autolik.analysis.profiling.stats import PartialStats
 
 
 def chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
@@ -32,7 +32,7 @@ def chunk_stats(x: np.ndarray, hint: PartialStats) -> PartialStats:
 class ChunkPass:
     """The statistics of one chunk in three steps: ``ChunkPass(x, hint).run().finish()``.
 
-    One fused pass (:class:`autolik.analysis.kernel.Sums`, in :meth:`run`) gives counts,
+    One fused pass (:class:`autolik.analysis.profiling.kernel.Sums`, in :meth:`run`) gives counts,
     min/max, zeros, the integer check, lattice membership of values against the hint's distinct
     sets, and the power sums of ``x - K`` (K: the mean of the finite values in the first rows).
     :meth:`finish` turns them into a :class:`PartialStats`: columns whose spread around K would

@@ -1,6 +1,6 @@
 /* One fused pass over the rows of a chunk: the per-column sums the profile needs.
  *
- * autolik.analysis.kernel.accumulate_numpy is the reference implementation, in numpy, of exactly
+ * autolik.analysis.profiling.kernel.accumulate_numpy is the reference implementation, in numpy, of exactly
  * this contract; tests/test_kernel.py checks the two agree. The kernel exists because the numpy
  * version makes about fifteen passes over each block (min, max, shift, square, four sums, zeros,
  * NaN/inf, integer and lattice checks) and was 6x slower than a plain min/max pass; here every
@@ -216,7 +216,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernel",
-                                    "Fused per-column statistics pass (see autolik.analysis.kernel).", -1,
+                                    "Fused per-column statistics pass (see autolik.analysis.profiling.kernel).", -1,
                                     methods};
 
 PyMODINIT_FUNC PyInit__kernel(void) { return PyModule_Create(&module); }

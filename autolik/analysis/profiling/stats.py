@@ -13,9 +13,9 @@ pairwise algorithm for computing sample variances", extended to third and fourth
 (2008), "Formulas for robust, one-pass parallel computation of covariances and arbitrary-order
 statistical moments" (Sandia SAND2008-6212). Running totals are float64. Within a chunk, each
 column is shifted by K (the mean of its first rows) and the power sums of ``x - K`` are taken in
-one fused pass (:mod:`autolik.analysis.kernel`), in the working dtype over blocks of 256 rows and
+one fused pass (:mod:`autolik.analysis.profiling.kernel`), in the working dtype over blocks of 256 rows and
 promoted to float64 per block; columns where that would lose precision are redone in float64
-(:mod:`autolik.analysis.chunk` computes one chunk's statistics).
+(:mod:`autolik.analysis.profiling.chunk` computes one chunk's statistics).
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ import copy
 
 import numpy as np
 
-from autolik.analysis.kernel import work_dtype  # noqa: F401  (the pass's working dtype; imported from here too)
-from autolik.analysis.lattice import grid_step
+from autolik.analysis.profiling.kernel import work_dtype  # noqa: F401  (the pass's working dtype; also imported from here)
+from autolik.analysis.profiling.lattice import grid_step
 
 CAP = 4096  # distinct values tracked exactly per feature
 
@@ -65,7 +65,7 @@ class PartialStats:
         ``hint``: running statistics of other rows; checks they have settled (over the cap, not
         integer, not monotone) are skipped, so the result is only meant to be merged into them.
         """
-        from autolik.analysis.chunk import chunk_stats
+        from autolik.analysis.profiling.chunk import chunk_stats
 
         x = np.asarray(x)
         x = x.reshape(len(x), -1)
@@ -77,7 +77,7 @@ class PartialStats:
         Features already known to be over the distinct cap, non-integer or non-monotone skip
         those checks on the new rows (the merged result is the same).
         """
-        from autolik.analysis.chunk import chunk_stats
+        from autolik.analysis.profiling.chunk import chunk_stats
 
         x = np.asarray(x)
         self._absorb(chunk_stats(x.reshape(len(x), -1), self))

@@ -9,7 +9,7 @@ the values that are *not* already in it. When the set has a core of consecutive 
 the core exactly when a <= v <= b and the lattice point nearest to it, rebuilt in the data's own
 precision, is v: ``rint((v - v0) * inv_h) * step / divisor + v0 == v``. :func:`lattice_entry`
 finds the core and checks that formula reproduces each of its points exactly;
-:mod:`autolik.analysis.kernel` evaluates it on every value in the fused pass and records the
+:mod:`autolik.analysis.profiling.kernel` evaluates it on every value in the fused pass and records the
 values that fail it, and the chunk's set is then ``known | recorded``.
 """
 from __future__ import annotations

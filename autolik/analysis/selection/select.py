@@ -1,7 +1,7 @@
 """Which family fits: quick maximum-likelihood fits on a sample, scored in comparable units.
 
 The support (:mod:`autolik.analysis.support`) decides which families are allowed (those whose
-spec lists it, :func:`autolik.families.candidates`); quick fits (:mod:`autolik.analysis.fits`)
+spec lists it, :func:`autolik.families.candidates`); quick fits (:mod:`autolik.analysis.selection.fits`)
 decide among them. Every family is scored by its **held-out mean log-likelihood per value in
 the data's own units** (two-fold cross-fitting: fit on one half, score the other, and swap):
 
@@ -379,9 +379,13 @@ def _support_statistic(support: str, x: np.ndarray, sel: Selection) -> str:
     m, sd = float(x.mean()), float(x.std())
     if support == "count":
         zero, di = float(np.mean(x == 0)), (sd * sd / m if m > 0 else float("nan"))
-        fit = sel.get("negative_binomial") if di > 1.2 else sel.get("poisson")
-        pred = _predicted_zero(fit, m)
-        return f"dispersion index {di:.2f}, zeros {zero:.1%} observed vs {pred:.1%} under the fitted {fit.name if fit else 'poisson'}"
+        refs = _count_references()
+        if refs is None:
+            return f"dispersion index {di:.2f}, zeros {zero:.1%} observed"
+        fit = sel.get(refs[1]) if di > 1.2 else sel.get(refs[0])
+        name = fit.name if fit else refs[0]
+        pred = families.family(name).zero_probability(fit.params if fit else {}, m)
+        return f"dispersion index {di:.2f}, zeros {zero:.1%} observed vs {pred:.1%} under the fitted {name}"
     if support == "real":
         return f"excess kurtosis {float(stats.kurtosis(x)):.2f}"
     if support == "positive":
@@ -395,13 +399,11 @@ def _support_statistic(support: str, x: np.ndarray, sel: Selection) -> str:
     return f"{np.unique(x).size} levels"
 
 
-def _predicted_zero(fit: FamilyScore | None, mean: float) -> float:
-    if fit is None:
-        return float(np.exp(-mean))
-    if fit.name == "negative_binomial":
-        r, mu = fit.params["total_count"], fit.params["mean"]
-        return float((r / (r + mu)) ** r)
-    return float(np.exp(-fit.params.get("rate", mean)))
+def _count_references() -> tuple[str, str] | None:
+    """(equidispersed, over-dispersed): the reference families of the count rationale, from the first
+    count candidate whose spec is ``overdispersed_of`` another (the negative binomial of the Poisson)."""
+    wide = next((families.family(n) for n in families.candidates("count") if families.family(n).overdispersed_of), None)
+    return (wide.overdispersed_of, wide.name) if wide else None
 
 
 def rationale(support: str, values, sel: Selection, detail: dict | None = None) -> str:

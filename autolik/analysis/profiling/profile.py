@@ -1,7 +1,7 @@
 """Per-feature and whole-array statistics of a dataset, computed in one streaming pass.
 
 The dataclasses below are the contract the recommender and the CLI read; ``profile()`` fills
-them from mergeable partial statistics (:mod:`autolik.analysis.stats`), chunk by chunk, so
+them from mergeable partial statistics (:mod:`autolik.analysis.profiling.stats`), chunk by chunk, so
 memory-mapped data larger than RAM works.
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from autolik.analysis.shards import (FIRST_ROWS, can_share, chunk_grid, parallel_stats, stream_stats,  # noqa: F401
-                                     thread_count, worker_count)
-from autolik.analysis.stats import CAP, PartialStats
+from autolik.analysis.profiling.shards import (FIRST_ROWS, can_share, chunk_grid,  # noqa: F401
+                                               parallel_stats, stream_stats, thread_count, worker_count)
+from autolik.analysis.profiling.stats import CAP, PartialStats
 from autolik.errors import UsageError
-from autolik.sparse import is_sparse, rows as rows_of, sparse_stats
+from autolik.io.sparse import is_sparse, rows as rows_of, sparse_stats
 
 
 @dataclass
@@ -102,7 +102,7 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
             20,000 features get 1,677 rows (a note says so).
         seed: seed of the row sample.
         workers: processes that summarise contiguous shards of whole chunks, merged in order
-            (:mod:`autolik.analysis.shards`); 1 (default): this process only; 0 or ``"auto"``:
+            (:mod:`autolik.analysis.profiling.shards`); 1 (default): this process only; 0 or ``"auto"``:
             ``os.cpu_count()``. This process is one of them (``workers - 1`` are started). The
             profile is the single pass's: exactly, but for the moments' float64 rounding (~1e-15
             relative). Workers map a ``.npy`` file themselves; an array in memory (and a parsed
@@ -147,7 +147,7 @@ def profile(dataset, chunk_rows: int | None = None, sample_rows: int = 5000, see
 def from_stats(dataset, stats: PartialStats, chunk_rows: int | None = None, sample_rows: int = 5000,
                seed: int = 0) -> Profile:
     """The Profile of ``dataset`` from its merged statistics (e.g. ``merge_all`` of every rank's
-    :func:`autolik.analysis.shards.partial_stats`): the row sample and the one-hot check read the
+    :func:`autolik.analysis.profiling.shards.partial_stats`): the row sample and the one-hot check read the
     dataset; the rest comes from ``stats``. Supports are not assigned (see :func:`inspect`)."""
     from autolik.io import Dataset, load
 

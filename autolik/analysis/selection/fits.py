@@ -3,7 +3,7 @@
 Each fitter takes training and test values *in model space* and returns ``(params, ll)`` where
 ``ll`` is the log-likelihood of every test value, array of shape (n_test,). Discrete fitters see
 integers (``0..n`` for bounded families) and return log-masses; continuous fitters see (dequantised)
-values and return log-densities, to which :mod:`autolik.analysis.select` adds the Jacobian of the
+values and return log-densities, to which :mod:`autolik.analysis.selection.select` adds the Jacobian of the
 preprocessing so all scores are in the data's own units.
 
 Each family's spec (:mod:`autolik.families`) names its fitter here, ``fit_<family>``.
@@ -168,6 +168,17 @@ def fit_negative_binomial(tr, te, **_):
     p, logpmf, unpack = _nb_fit(*_weighted(tr), zi=False)
     r, mu, _ = unpack(p)
     return {"total_count": r, "mean": mu}, logpmf(te, p)
+
+
+def zero_mass_poisson(params: dict, mean: float) -> float:
+    """P(X = 0) under a Poisson fit (its ``rate``; else the data's mean)."""
+    return float(np.exp(-params.get("rate", mean)))
+
+
+def zero_mass_negative_binomial(params: dict, mean: float) -> float:
+    """P(X = 0) under a negative-binomial fit: (r / (r + mu)) ** r."""
+    r, mu = params["total_count"], params["mean"]
+    return float((r / (r + mu)) ** r)
 
 
 def fit_zero_inflated_negative_binomial(tr, te, **_):

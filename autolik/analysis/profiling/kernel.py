@@ -10,9 +10,10 @@ float32 sums, promoted to float64 per block) and read each value once per block.
 A finite value v of a column in use is on its lattice ``(a, b, v0, inv_h, step, divisor)`` when
 ``a <= v <= b`` and ``rint((v - v0) * inv_h) * step / divisor + v0 == v`` in the data's dtype:
 the nearest lattice point, rebuilt in the data's own precision, is v itself (see
-:func:`autolik.analysis.lattice.lattice_entry`). An integer range [a, b] is the lattice (a, b, 0, 1, 1, 1). The (column, value) pairs of finite
-values off the lattice are recorded (up to :data:`OUT_CAP` of them), so a running set of distinct
-values whose lattice is known only has to absorb those.
+:func:`autolik.analysis.profiling.lattice.lattice_entry`). An integer range [a, b] is the lattice
+(a, b, 0, 1, 1, 1). The (column, value) pairs of finite values off the lattice are recorded (up to
+:data:`OUT_CAP` of them), so a running set of distinct values whose lattice is known only has to
+absorb those.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 try:
-    from autolik.analysis import _kernel
+    from autolik.analysis.profiling import _kernel
 except ImportError:  # built without a C compiler
     _kernel = None
 

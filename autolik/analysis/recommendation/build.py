@@ -1,4 +1,4 @@
-"""Assemble a :class:`~autolik.analysis.recommendation.Recommendation` from a classified profile.
+"""Assemble a :class:`~autolik.analysis.recommendation.result.Recommendation` from a classified profile.
 
 Steps: group the columns (a one-hot block is one group), run the family selection per group
 (pooled for image-like data; harmonised to one family when features of one support all accept
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from autolik import families
-from autolik.analysis import select as sel_mod
-from autolik.analysis.recommendation import FeatureChoice, Recommendation
+from autolik.analysis.selection import select as sel_mod
+from autolik.analysis.recommendation.result import FeatureChoice, Recommendation
 from autolik.analysis.support import LEFT_OUT
 from autolik.errors import UsageError
 from autolik.families import NUISANCE_MODES

@@ -3,7 +3,7 @@ statistics computed on the stored values only, and dense mini-batches of sparse 
 
 A sparse dataset keeps ``Dataset.data`` as a ``scipy.sparse.csr_matrix`` (rows = samples): memory
 stays proportional to the stored (non-zero) values. :func:`sparse_stats` gives exactly the
-:class:`autolik.analysis.stats.PartialStats` the dense streaming pass gives on the densified
+:class:`autolik.analysis.profiling.stats.PartialStats` the dense streaming pass gives on the densified
 matrix (zeros counted, not stored): counts, min/max and integer flags agree exactly, moments to
 rounding (two-pass in float64 over the stored values, the implicit zeros added in closed form).
 :func:`rows` and :class:`SparseRows` turn index arrays into dense float64 blocks for training.
@@ -105,7 +105,7 @@ def from_sparse(mat, src: str, names: list[str] | None = None, notes: list[str] 
     """A CSR Dataset from any scipy.sparse matrix (checked like a dense array)."""
     import scipy.sparse as sp
 
-    from autolik.dataset import Dataset, check_array
+    from autolik.io.dataset import Dataset, check_array
 
     check_array(tuple(mat.shape), mat.dtype, src)
     csr = sp.csr_matrix(mat)
@@ -228,7 +228,7 @@ def sparse_stats(x, cap: int | None = None):
     """
     import scipy.sparse as sp
 
-    from autolik.analysis.stats import CAP, PartialStats, work_dtype
+    from autolik.analysis.profiling.stats import CAP, PartialStats, work_dtype
 
     cap = CAP if cap is None else int(cap)
     csc = sp.csc_matrix(x)

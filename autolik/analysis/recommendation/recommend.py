@@ -1,13 +1,13 @@
 """From a profile to a likelihood recommendation: family, activations, loss, preprocessing, why.
 
 ``recommend()`` is the analyser's entry point. The dataclasses it returns live in
-:mod:`autolik.analysis.recommendation` (imported from here too, as before).
+:mod:`autolik.analysis.recommendation.result` (imported from here too, as before).
 """
 from __future__ import annotations
 
 import numpy as np  # noqa: F401  (the doctest below uses np)
 
-from autolik.analysis.recommendation import FeatureChoice, Recommendation  # noqa: F401  (re-exported)
+from autolik.analysis.recommendation.result import FeatureChoice, Recommendation  # noqa: F401  (re-exported)
 
 
 def recommend(data, likelihood: str | None = None, mode: str | None = None,
@@ -36,20 +36,20 @@ def recommend(data, likelihood: str | None = None, mode: str | None = None,
         >>> rec.likelihood
         'poisson'
     """
-    from autolik.analysis.build import build_recommendation, check_arguments
+    from autolik.analysis.recommendation.build import build_recommendation, check_arguments
 
     check_arguments(likelihood, mode, preprocessing)
     profile = _as_profile(data, key)
     rec = build_recommendation(profile, likelihood, mode, preprocessing, runner_up=runner_up)
     if likelihood is None and not runner_up:  # count features: is zero inflation supported held out, per feature and pooled?
-        from autolik.analysis.zeros import add_note
+        from autolik.analysis.selection.zeros import add_note
 
         add_note(profile, rec)
     return rec
 
 
 def _as_profile(data, key):
-    from autolik.analysis.profile import Profile
+    from autolik.analysis.profiling.profile import Profile
 
     if isinstance(data, Profile):
         if all(f.support == "real" and not f.support_detail for f in data.features):
@@ -57,6 +57,6 @@ def _as_profile(data, key):
 
             assign_supports(data)  # a hand-built profile: classify its features first
         return data
-    from autolik.analysis.profile import inspect
+    from autolik.analysis.profiling.profile import inspect
 
     return inspect(data, key=key)

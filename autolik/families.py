@@ -70,6 +70,13 @@ class FamilySpec:
             the data's, stands in for a parameter the fit lacks), or its dotted path.
         excludes_zero: the density is 0 or unbounded at 0 (Gamma, log-normal): not a candidate for
             positive data that contain exact zeros, which it cannot score.
+        fixed_spread: the parameterisation ties its spread to its mean, with no sampling mechanism
+            that would make that spread the data's (the continuous Bernoulli: uniform at mean 1/2).
+            Given the latent code, p(x | z) is narrower than the marginal the analyser's quick fits
+            see, and such a family cannot narrow with it; so a family within noise of the best whose
+            spread is free (a Beta's concentration) comes before it, if that costs at most the one
+            parameter holding the spread. Not set on the binomial, Poisson or exponential, whose
+            fixed spread is what trials, counts and waiting times given their rate have.
     """
 
     name: str
@@ -90,6 +97,7 @@ class FamilySpec:
     excludes_zero: bool = False
     overdispersed_of: str | None = None
     zero_mass: str | Callable | None = None
+    fixed_spread: bool = False
 
     def __post_init__(self):
         if not self.name or self.domain not in DOMAINS:
@@ -206,7 +214,8 @@ _builtin("zero_inflated_negative_binomial", "ZeroInflatedNegativeBinomialLikelih
          {"mean": "softplus", "total_count": "softplus", "gate": "sigmoid"}, nuisance=("total_count",),
          zero_inflated_of="negative_binomial")
 _builtin("continuous_bernoulli", "ContinuousBernoulliLikelihood", "unit",
-         {"unit_interval": 0, "bounded": 0, WIDE_INTEGER: 3}, 1, {"lambda": "sigmoid"}, display="continuous Bernoulli")
+         {"unit_interval": 0, "bounded": 0, WIDE_INTEGER: 3}, 1, {"lambda": "sigmoid"}, display="continuous Bernoulli",
+         fixed_spread=True)
 _builtin("beta", "BetaLikelihood", "unit", {"unit_interval": 1, "bounded": 1, WIDE_INTEGER: 4}, 2,
          {"mean": "sigmoid", "concentration": "softplus"}, nuisance=("concentration",))
 _builtin("exponential", "ExponentialLikelihood", "positive", {"positive": 0}, 1, {"rate": "softplus"})

@@ -131,3 +131,21 @@ def test_three_levels_keep_the_saturated_categorical_and_more_levels_the_simpler
     assert choose(score_families(six, "bounded_integer", {"low": 0, "high": 5})).chosen == "binomial"
     flags = rng.binomial(1, 0.3, size=3000)
     assert choose(score_families(flags, "binary", {"values": [0, 1]})).chosen == "bernoulli"
+
+
+def test_a_family_whose_spread_its_mean_sets_yields_to_a_free_spread_within_noise():
+    """Uniform values on [0, 1] are a continuous Bernoulli at lambda = 1/2 and a Beta(1, 1): both fit, and the
+    one-parameter continuous Bernoulli is the simpler. But its spread is set by its mean, so given the latent
+    code it could not narrow; the Beta, whose concentration is free, is kept, and the rationale says why."""
+    from autolik import families
+    from autolik.analysis.selection.select import rationale
+
+    x = np.random.default_rng(0).random(4000)
+    table = score_families(x, "unit_interval", {})
+    sel = choose(table)
+    assert families.family("continuous_bernoulli").fixed_spread and not families.family("beta").fixed_spread
+    assert table["continuous_bernoulli"].n_params < table["beta"].n_params
+    assert {"continuous_bernoulli", "beta"} <= set(sel.acceptable)  # within noise of each other
+    assert sel.chosen == "beta" and sel.passed_over == "continuous_bernoulli"
+    why = rationale("unit_interval", x, sel, {})
+    assert "continuous Bernoulli" in why and "spread set by its mean" in why

@@ -218,6 +218,7 @@ class Selection:
     n_values: int = 0
     acceptable: list[str] = field(default_factory=list)  # families within noise of the best
     note: str = ""  # how a block-wide choice overrode (or kept) this feature's own choice
+    passed_over: str | None = None  # the simpler family within noise set aside: its spread is fixed by its mean
 
     def alternatives(self) -> list[dict]:
         return [{"likelihood": s.name, "score": round(s.score, 5)} for s in self.ranked]
@@ -330,7 +331,14 @@ def choose(table: dict[str, FamilyScore]) -> Selection:
 
     ok = [s for s in ranked if within_noise(s)]
     # equal scores (a Bernoulli and a 2-level categorical are one distribution) keep the listed order
-    chosen = min(ok, key=lambda s: (s.n_params, not saturated(s), -round(s.score, 9), list(table).index(s.name)))
+    simplest = (lambda s: (s.n_params, not saturated(s), -round(s.score, 9), list(table).index(s.name)))
+    # The VAE fits p(x | z), narrower than the marginal these fits see: a family whose spread is free
+    # comes before the simplest one if that one's spread is set by its mean (FamilySpec.fixed_spread),
+    # when freeing the spread costs at most the one parameter that holds it (a Beta for a continuous
+    # Bernoulli).
+    passed = min(ok, key=simplest)
+    free = [s for s in ok if not families.family(s.name).fixed_spread and s.n_params <= passed.n_params + 1]
+    chosen = min(free, key=simplest) if families.family(passed.name).fixed_spread and free else passed
     others = [s for s in ranked if s is not chosen and np.abs(s.ll - chosen.ll).max() > 1e-9]
     if not others:
         conf = 0.99
@@ -338,7 +346,8 @@ def choose(table: dict[str, FamilyScore]) -> Selection:
         d = chosen.ll - others[0].ll
         z = d.mean() / (d.std() / np.sqrt(d.size) + 1e-12)
         conf = float(np.clip(stats.norm.cdf(z), 0.5, 0.99)) if chosen is best else 0.6
-    return Selection(chosen.name, ranked, round(conf, 3), int(best.ll.size), [s.name for s in ok])
+    return Selection(chosen.name, ranked, round(conf, 3), int(best.ll.size), [s.name for s in ok],
+                     passed_over=passed.name if passed is not chosen else None)
 
 
 def harmonise(tables: list[dict[str, FamilyScore]], sels: list[Selection]) -> Selection | None:
@@ -421,6 +430,12 @@ def rationale(support: str, values, sel: Selection, detail: dict | None = None) 
     best = sel.ranked[0]
     if sel.note:
         return f"{head}: {sel.chosen} ({chosen.score:.4f} nats/value held out, best {best.name} {best.score:.4f}); {sel.note}"
+    if sel.passed_over and sel.get(sel.passed_over) is not None:
+        other = sel.get(sel.passed_over)
+        where = (f"best {best.name} {best.score:.4f}" if best.name != sel.chosen else "the best")
+        return (f"{head}: {sel.chosen} ({chosen.score:.4f} nats/value held out, {where}) before "
+                f"{families.family(other.name).words} ({other.score:.4f}), within noise with fewer parameters but "
+                f"with its spread set by its mean: given the latent code it could not be narrower.")
     if best.name != sel.chosen:
         return (f"{head}: {sel.chosen} ({chosen.score:.4f} nats/value held out) is within noise of "
                 f"{best.name} ({best.score:.4f}) with fewer parameters.")

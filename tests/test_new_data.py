@@ -62,8 +62,8 @@ def test_infinite_values_are_refused_naming_row_and_column(mixed):
 
 
 @pytest.mark.parametrize("column, value, allowed", [
-    ("frac", 1.7, r"'frac' \(continuous_bernoulli\): values in \[0, 1\]"),
-    ("frac", -0.2, r"'frac' \(continuous_bernoulli\): values in \[0, 1\]"),
+    ("frac", 1.7, r"'frac' \(beta\): values in \[0, 1\]"),
+    ("frac", -0.2, r"'frac' \(beta\): values in \[0, 1\]"),
     ("count", -2, r"'count' \(poisson\): integers >= 0"),
     ("count", 2.5, r"'count' \(poisson\): integers >= 0"),
 ])

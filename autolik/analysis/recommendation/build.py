@@ -131,7 +131,9 @@ def _choice(g: _Group, sel, values, forced, mode, preprocessing, cache: dict, ru
     if g.support in LEFT_OUT:
         return FeatureChoice(g.name, g.columns, g.support, None, used=False, confidence=1.0,
                              rationale=f"{g.support} feature: reported and left out of the model.")
-    fam = forced or (sel.chosen if sel and sel.chosen else (sel_mod.candidates(g.support, g.detail) or ["gaussian"])[0])
+    # no fit to go by: the support's simplest family, or (no family registered for it) the real line's
+    fam = forced or (sel.chosen if sel and sel.chosen else
+                     (sel_mod.candidates(g.support, g.detail) or sel_mod.candidates("real", {}))[0])
     second = _runner_up(sel) if runner_up and not forced else None
     fam = second or fam
     f = g.feature

@@ -47,6 +47,19 @@ def test_gaussian_far_from_zero_is_real():
     assert sup == ["real"] * 3
 
 
+def test_whole_numbers_far_from_zero_are_a_measurement_not_a_count():
+    """Lengths in mm, masses in g: integers whose sd is under a quarter of their mean. Zero is > 4 sd away, as
+    for continuous data far from zero; a count family would tie their spread to the mean (a Poisson's sd is
+    14 at 200), wider than the values are given the latent code. A count near zero stays a count."""
+    far = np.column_stack([np.round(RNG.normal(200, 14, N)), np.round(RNG.normal(4200, 800, N))])
+    sup, prof = supports(far)
+    assert sup == ["real", "real"] and prof.features[0].support_detail.get("step") == 1
+    rec = autolik.recommend(far)
+    assert {f.likelihood for f in rec.used} <= {"gaussian", "laplace", "student_t"}
+    near = RNG.poisson(4.0, (N, 1)).astype(np.float64)
+    assert supports(near)[0] == ["count"]
+
+
 @pytest.mark.parametrize("scale", [1e9, 1e-9])
 def test_extreme_scales(scale):
     sup, _ = supports(np.column_stack([RNG.normal(0, 1, N), RNG.lognormal(0, 0.8, N)]) * scale)

@@ -129,7 +129,7 @@ def _integer_support(v: _View) -> tuple[str, dict]:
     if _is_8bit(v):
         return "bounded_integer", {"low": 0, "high": 255, "step": 1}
     if hi - lo > MAX_BOUNDED_RANGE:
-        return ("count", {"low": lo, "step": 1}) if lo >= 0 else _continuous_support(v)
+        return _count_or_measurement(v, lo) if lo >= 0 else _continuous_support(v)
     if lo < 0:
         both = _frac_at(v, v.min) >= EDGE_MASS and _has_top_bound(v)
         return ("bounded_integer", detail) if both else _continuous_support(v)
@@ -139,6 +139,16 @@ def _integer_support(v: _View) -> tuple[str, dict]:
         return "bounded_integer", detail  # a score on a fixed scale (1..5, 1..7, 1..10), not a count from 0
     if v.dispersion is not None and v.dispersion < UNDERDISPERSED and v.count >= 50 and v.mean > 0:
         return "bounded_integer", detail  # under-dispersed: binomial-like, bounded above
+    return _count_or_measurement(v, lo)
+
+
+def _count_or_measurement(v: _View, lo: int) -> tuple[str, dict]:
+    """A count, unless zero is far away: integers whose sd is below ``POSITIVE_CV`` of their mean (zero more
+    than 4 sd off; a flipper length in mm, a body mass in g) are a measurement on an integer grid. Their
+    lower bound does not matter, as for continuous data, and a count family would tie their spread to the
+    mean (a Poisson's variance is its mean), wider than the values given the latent code."""
+    if lo >= 1 and v.mean > 0 and v.std < POSITIVE_CV * v.mean:
+        return _continuous_support(v)
     return "count", {"low": lo, "step": 1}
 
 

@@ -76,17 +76,22 @@ def paired_gaps(rows: list[dict], per_row: dict) -> None:
         rows: leaderboard rows sorted by :func:`sort_key` (the first comparable one with a figure is the best).
         per_row: candidate label -> per-row held-out NLL (nats), every array over the same rows in one order.
     """
-    import numpy as np
-
     ranked = [r for r in rows if not sort_key(r)[0]]
     best = per_row.get(ranked[0]["candidate"]) if ranked else None
     for r in ranked[1:]:
-        mine = per_row.get(r["candidate"])
-        if best is None or mine is None or len(mine) != len(best) or len(best) < 2:
-            continue
-        d = np.asarray(mine, dtype=np.float64) - np.asarray(best, dtype=np.float64)
-        se = float(d.std(ddof=1) / math.sqrt(d.size))
-        r["gap_se_nats_per_sample"] = se if math.isfinite(se) else None
+        r["gap_se_nats_per_sample"] = paired_se(per_row.get(r["candidate"]), best)
+
+
+def paired_se(a, b) -> float | None:
+    """Standard error of the mean of ``a - b``, two models' per-row figures on the same rows (None when either
+    is missing, their lengths differ or there are fewer than 2 rows)."""
+    import numpy as np
+
+    if a is None or b is None or len(a) != len(b) or len(a) < 2:
+        return None
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    return se if math.isfinite(se) else None
 
 
 def sort_key(row: dict):

@@ -197,13 +197,12 @@ def _gap_by_column(comp, a, b, seed: int) -> dict | None:
 def _paired_se(per_row: dict, a, b):
     """Standard error of (a - b) per sample, relative to |b|'s figure, from the per-row held-out NLLs of the
     two candidates on the same test rows (None when a is b or a per-row figure is missing)."""
-    if a is None or b is None or a is b or a["candidate"] == b["candidate"]:
+    from autolik.report import paired_se
+
+    if a is None or b is None or a["candidate"] == b["candidate"] or not b["nll_iwae_nats_per_sample"]:
         return None
-    ra, rb = per_row.get(a["candidate"]), per_row.get(b["candidate"])
-    if ra is None or rb is None or len(ra) != len(rb) or len(ra) < 2 or not b["nll_iwae_nats_per_sample"]:
-        return None
-    d = np.asarray(ra) - np.asarray(rb)
-    return float(d.std(ddof=1) / math.sqrt(d.size) / abs(b["nll_iwae_nats_per_sample"]))
+    se = paired_se(per_row.get(a["candidate"]), per_row.get(b["candidate"]))
+    return None if se is None else se / abs(b["nll_iwae_nats_per_sample"])
 
 
 def _rel(a, b):
@@ -394,11 +393,7 @@ def signed_gap(r: dict) -> float | None:
               if e["candidate"] != label and e.get("nll_iwae_nats_per_sample") is not None]
     if not others:
         return None
-    return _rel_signed(p, min(others))
-
-
-def _rel_signed(a, b):
-    return (a - b) / abs(b) if b else 0.0
+    return _rel(p, min(others))
 
 
 def seeds_summary(command: str) -> str:

@@ -155,7 +155,8 @@ def run_table(name: str, df, k: int, seed: int) -> dict:
     p, b = nll(pick), nll(best)
     mse = nll(naive["naive-mse"])
     per_row = {label: f.test_nll for label, f in comp.fitted.items()}
-    by_column = _gap_by_column(comp, pick, best, seed)
+    scored: dict = {}  # candidate -> its per_column figures, scored once for both comparisons
+    by_column = _gap_by_column(comp, pick, best, seed, scored)
     return {
         "table": name, "shape": list(df.shape), "n_dims": comp.settings.get("n_dims"),
         "pick": comp.pick, "pick_label": pick["candidate"] if pick else None, "pick_nll": p, "best": best["candidate"] if best else None, "best_nll": b,
@@ -166,7 +167,7 @@ def run_table(name: str, df, k: int, seed: int) -> dict:
         "regret_se": _paired_se(per_row, pick, best), "vs_mse_se": _paired_se(per_row, pick, naive["naive-mse"]),
         "n_test": int(len(comp.test_rows)) if comp.test_rows is not None else None, "seed": seed,
         "gap_by_column": by_column,
-        "runner_up_gap_by_column": _gap_by_column(comp, pick, alts[0] if alts else None, seed),
+        "runner_up_gap_by_column": _gap_by_column(comp, pick, alts[0] if alts else None, seed, scored),
         "seconds": seconds, "steps": comp.settings.get("steps_per_candidate"), "verdict": comp.verdict(),
         "commit": _commit(),
         "supports": _supports(comp), "notes": comp.notes,
@@ -175,10 +176,11 @@ def run_table(name: str, df, k: int, seed: int) -> dict:
     }
 
 
-def _gap_by_column(comp, a, b, seed: int) -> dict | None:
+def _gap_by_column(comp, a, b, seed: int, scored: dict) -> dict | None:
     """Where candidate a's held-out ELBO falls behind b's: per column, b's mean reconstruction log-likelihood
     minus a's (nats/sample, positive = a worse), a's KL minus b's, and the rest (one-hot blocks), from
-    :func:`autolik.evaluate.per_column` on the shared test rows. None when a is b or either is missing."""
+    :func:`autolik.evaluate.per_column` on the shared test rows (``scored`` keeps each candidate's figures, so a
+    candidate in two comparisons is scored once). None when a is b or either is missing."""
     from autolik.evaluate import per_column
 
     if a is None or b is None or a["candidate"] == b["candidate"] or comp.test_rows is None:
@@ -187,7 +189,10 @@ def _gap_by_column(comp, a, b, seed: int) -> dict | None:
     if fa is None or fb is None or comp.test_rows.ndim != 2 or list(fa.output.used_columns) != list(fb.output.used_columns):
         return None
     x = np.asarray(comp.test_rows[:, list(fa.output.used_columns)], dtype=np.float64)
-    pa, pb = (per_column(f.model, f.preprocessor, x, samples=16, seed=seed) for f in (fa, fb))
+    for label, f in ((a["candidate"], fa), (b["candidate"], fb)):
+        if label not in scored:
+            scored[label] = per_column(f.model, f.preprocessor, x, samples=16, seed=seed)
+    pa, pb = scored[a["candidate"]], scored[b["candidate"]]
     names = [str(comp.names[c]) if comp.names else f"column {c}" for c in fa.output.used_columns]
     gaps = pb["columns"] - pa["columns"]
     return {"columns": {n: float(g) for n, g in zip(names, gaps)}, "kl": pa["kl"] - pb["kl"],

@@ -219,7 +219,7 @@ _builtin("continuous_bernoulli", "ContinuousBernoulliLikelihood", "unit",
 _builtin("beta", "BetaLikelihood", "unit", {"unit_interval": 1, "bounded": 1, WIDE_INTEGER: 4}, 2,
          {"mean": "sigmoid", "concentration": "softplus"}, nuisance=("concentration",))
 _builtin("exponential", "ExponentialLikelihood", "positive", {"positive": 0}, 1, {"rate": "softplus"})
-_builtin("gamma", "GammaLikelihood", "positive", {"positive": 1}, 2, {"mean": "softplus", "concentration": "softplus"},
+_builtin("gamma", "GammaLikelihood", "positive", {"positive": 1}, 2, {"mean": "softplus", "concentration": "exp"},
          nuisance=("concentration",), display="Gamma", excludes_zero=True)
 _builtin("lognormal", "LogNormalLikelihood", "positive", {"positive": 2}, 2, _LOC_SCALE, nuisance=("scale",),
          excludes_zero=True)

@@ -217,7 +217,7 @@ _builtin("continuous_bernoulli", "ContinuousBernoulliLikelihood", "unit",
          {"unit_interval": 0, "bounded": 0, WIDE_INTEGER: 3}, 1, {"lambda": "sigmoid"}, display="continuous Bernoulli",
          fixed_spread=True)
 _builtin("beta", "BetaLikelihood", "unit", {"unit_interval": 1, "bounded": 1, WIDE_INTEGER: 4}, 2,
-         {"mean": "sigmoid", "concentration": "softplus"}, nuisance=("concentration",))
+         {"mean": "sigmoid", "concentration": "exp"}, nuisance=("concentration",))
 _builtin("exponential", "ExponentialLikelihood", "positive", {"positive": 0}, 1, {"rate": "softplus"})
 _builtin("gamma", "GammaLikelihood", "positive", {"positive": 1}, 2, {"mean": "softplus", "concentration": "exp"},
          nuisance=("concentration",), display="Gamma", excludes_zero=True)

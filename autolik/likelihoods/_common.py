@@ -9,6 +9,10 @@ from autolik.errors import UsageError
 SCALE_FLOOR = 1e-3  # scales of location-scale families (model units)
 RATE_FLOOR = 1e-6  # Poisson/exponential rates, means of count and positive families
 CONC_FLOOR = 1e-3  # concentrations, shapes, dispersions, degrees of freedom
+# Concentrations learned on the log scale (Beta, Gamma) are capped here: beyond it float32 lgamma
+# differences lose more than ~0.1 nats, and no feature's spread given z needs more (a Beta's sd at
+# mean 1/2 is 0.0016 at 1e5).
+CONC_CEIL = 1e5
 UNIT_EPS = 1e-6  # x in [0,1] is clamped to [UNIT_EPS, 1 - UNIT_EPS] for Beta / continuous Bernoulli
 PROB_EPS = 1e-6  # means in (0,1) are clamped to [PROB_EPS, 1 - PROB_EPS]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch.distributions import Gamma, constraints
 
-from autolik.likelihoods._common import CONC_FLOOR, RATE_FLOOR
+from autolik.likelihoods._common import CONC_CEIL, CONC_FLOOR, RATE_FLOOR
 from autolik.likelihoods.base import Likelihood
 
 
@@ -18,7 +18,7 @@ class GammaLikelihood(Likelihood):
     feature's coefficient of variation is often 0.1 or less, a concentration of 100 or more, and Adam
     moves a raw parameter by about its learning rate per step, so under softplus (linear there) the
     concentration would climb from 1 by a few units in a default run; on the log scale each step is a
-    relative change. Measured on three real tables, seed 0, same steps: the pick's held-out NLL fell
+    relative change (capped at ``CONC_CEIL``). Measured on three real tables, seed 0, same steps: the pick's held-out NLL fell
     from 42.98 to 41.52 nats/sample (sklearn diabetes) and from 9.695 to 9.538 (AER SwissLabor).
     """
 
@@ -32,5 +32,5 @@ class GammaLikelihood(Likelihood):
     paper = "McCullagh & Nelder (1989), Generalized Linear Models, ch. 8 (gamma GLM)"
 
     def make_distribution(self, mean, concentration):
-        k = concentration.clamp_min(CONC_FLOOR)
+        k = concentration.clamp(CONC_FLOOR, CONC_CEIL)
         return Gamma(k, k / mean.clamp_min(RATE_FLOOR), validate_args=False)

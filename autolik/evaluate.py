@@ -206,19 +206,18 @@ def per_column(model, pre: Preprocessor, x: np.ndarray, samples: int = 16, batch
         ``columns`` (float64 array, shape (n_columns,)), ``joint`` and ``kl`` (floats, nats per sample).
     """
     n_columns = int(model.n_inputs)
-    xt = as_data_tensor(x, n_columns, "x")
     dtype, device = _model_dtype_device(model)
     gen_deq = torch.Generator().manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     cols = torch.zeros(n_columns, dtype=torch.float64)
     whole = kl = 0.0
+    n = 0
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for start in range(0, len(xt), max(1, int(batch_size))):
-                xb = xt[start:start + batch_size]
-                b = len(xb)
+            for _, b, xb in _units(x, n_columns, max(1, int(batch_size)), None):
+                n += b
                 y = pre.forward(xb, dequantize=True, generator=gen_deq).to(device=device, dtype=dtype)
                 q = model.encode(y)
                 eps = torch.randn((samples, b, q.loc.shape[-1]), generator=gen, dtype=torch.float64).to(q.loc)
@@ -236,5 +235,5 @@ def per_column(model, pre: Preprocessor, x: np.ndarray, samples: int = 16, batch
                 kl += float(torch.distributions.kl_divergence(q, prior).sum())
     finally:
         model.train(was_training)
-    n = max(len(xt), 1)
+    n = max(n, 1)
     return {"columns": (cols / n).numpy(), "joint": (whole - float(cols.sum())) / n, "kl": kl / n}

@@ -29,8 +29,10 @@ DOMAINS = ("binary", "levels", "count", "unit", "positive", "real")
 #: domains whose families give a probability mass (of integers or levels), not a density
 DISCRETE_DOMAINS = ("binary", "levels", "count")
 #: the candidate list of bounded integers with too many levels for a softmax over each of them
-#: (``select.WIDE_LEVELS``): the categorical leaves it and the [0, 1] densities join
+#: (``WIDE_LEVELS``): the categorical leaves it and the [0, 1] densities join
 WIDE_INTEGER = "bounded_integer:wide"
+#: more levels than a softmax is given over integers (a wider range is ``WIDE_INTEGER``)
+WIDE_LEVELS = 32
 
 
 @dataclass(frozen=True)

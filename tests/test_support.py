@@ -207,3 +207,38 @@ def test_text_with_a_level_for_every_second_value_is_left_out():
     frame = pd.DataFrame({"description": [f"item {i // 2}" for i in range(400)],  # 200 levels for 400 values
                           "colour": rng.choice(["red", "green", "blue"], 400), "x": rng.normal(size=400)})
     assert supports(frame)[0][:2] == ["identifier", "categorical"]
+
+
+def test_text_with_many_sparse_levels_is_modelled_over_its_sorted_codes():
+    """More than 32 levels and fewer than 5 rows per level: a categorical cannot learn each level from
+    a handful of rows, so the column is a bounded integer over its sorted level codes 0..K-1 (no
+    categorical among its candidates), and the rationale says why. With enough rows per level, or few
+    levels, it stays categorical."""
+    rng = np.random.default_rng(1)
+    sparse = [f"code {i:03d}" for i in rng.integers(0, 120, 400)]      # ~120 levels, ~3.3 rows each
+    dense = [f"site {i:02d}" for i in rng.integers(0, 40, 2000)]       # 40 levels, 50 rows each
+    few = [f"grade {i}" for i in rng.integers(0, 20, 60)]              # 20 levels, 3 rows each
+    frame = pd.DataFrame({"code": sparse, "x": rng.normal(size=400)})
+    rec = autolik.recommend(frame)
+    code = rec.features[0]
+    k = len(set(sparse))
+    assert code.support == "bounded_integer" and code.likelihood != "categorical"
+    assert code.rationale.startswith(f"a text column with {k} levels and {400 / k:.2f}".rstrip("0").rstrip("."))
+    assert "too few for a categorical" in code.rationale
+    prof = autolik.inspect(frame)
+    assert prof.features[0].support_detail["ordered_codes"] and prof.features[0].support_detail["high"] == k - 1
+    assert supports(pd.DataFrame({"site": dense, "x": rng.normal(size=2000)}))[0][0] == "categorical"
+    assert supports(pd.DataFrame({"grade": few, "x": rng.normal(size=60)}))[0][0] == "categorical"
+
+
+def test_sparse_text_codes_round_trip_through_fit_and_sample(tmp_path):
+    """The sorted codes are the loader's level codes, so a model of them samples the column's own levels."""
+    rng = np.random.default_rng(2)
+    levels = [f"K{a:02d}.{b}" for a in range(20) for b in range(3)]      # 60 hierarchical codes
+    frame = pd.DataFrame({"code": rng.choice(levels, 240), "x": rng.normal(size=240)})
+    path = tmp_path / "codes.csv"
+    frame.to_csv(path, index=False)
+    model = autolik.fit(str(path), epochs=2, quiet=True)
+    assert model.recommendation.features[0].support == "bounded_integer"
+    frame_out = model.output.to_frame(model.sample(50, seed=0))
+    assert len(frame_out) == 50 and set(frame_out["code"].dropna()) <= set(levels)

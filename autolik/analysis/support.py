@@ -6,7 +6,8 @@ Classes (``FeatureProfile.support``):
 ``constant``              one distinct value (or none: an all-missing feature); left out
 ``binary``                exactly two distinct values in any coding (0/1, -1/+1, 0/255, yes/no)
 ``categorical``           string levels, or a column of a one-hot block
-``bounded_integer``       integers on a known small range (0..16, 0..255, a 1..10 rating)
+``bounded_integer``       integers on a known small range (0..16, 0..255, a 1..10 rating), or a
+                          string column with many sparse levels, as its sorted level codes
 ``count``                 non-negative integers with no natural upper bound
 ``unit_interval``         continuous values in [0, 1]
 ``bounded``               continuous values on another known interval (clipped, or 0..100 %)
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autolik.families import WIDE_LEVELS
+
 SUPPORTS = ("constant", "binary", "categorical", "bounded_integer", "count", "unit_interval",
             "bounded", "positive", "real", "identifier", "datetime")
 
@@ -41,6 +44,14 @@ MIN_ID_ROWS = 20  # an identifier needs at least this many rows to be recognised
 # text: most of its levels are seen once, so no categorical over them can be learned from the data
 # (held-out rows bring levels the model never saw), and it is reported and left out.
 ID_LEVEL_FRACTION = 0.5
+# Between those and a categorical: a string column with more levels than a softmax is given over
+# integers (select.WIDE_LEVELS) and fewer than MIN_ROWS_PER_LEVEL rows per level. A categorical learns
+# each level's logit (and the encoder its one-hot weight) from that level's rows alone; with a few
+# rows per level most held-out rows fall on levels seen a handful of times or never. Modelled over
+# its sorted level codes 0..K-1, neighbouring codes share mass and the encoder reads one number.
+# Measured on 21 real tables (benchmarks/results/ordered_codes.md): the sorted codes won on most
+# columns below this many rows per level, the categorical on every column from 10 up.
+MIN_ROWS_PER_LEVEL = 5
 EDGE_MASS = 0.005  # point mass at an end of the range that makes it a bound (0.5 %)
 BOUND_TOP_RATIO = 0.5  # frequency at the max vs. one step below it, for a bound
 MIN_TOP_COUNT = 5  # values on the max needed to call it a bound
@@ -255,6 +266,9 @@ def _string_support(f) -> tuple[str, dict]:
         return "binary", {"values": levels}
     if f.count >= MIN_ID_ROWS and n >= ID_LEVEL_FRACTION * f.count:
         return "identifier", {"n_levels": n}
+    if n > WIDE_LEVELS and f.count < MIN_ROWS_PER_LEVEL * n:
+        return "bounded_integer", {"low": 0, "high": n - 1, "step": 1, "n_levels": n, "levels": levels,
+                                   "ordered_codes": True, "rows_per_level": round(f.count / n, 2)}
     return "categorical", {"n_levels": n, "levels": levels}
 
 

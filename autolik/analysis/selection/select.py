@@ -24,12 +24,12 @@ import numpy as np
 from scipy import stats
 
 from autolik import families
-from autolik.families import DISCRETE_DOMAINS
+from autolik.families import DISCRETE_DOMAINS, WIDE_LEVELS
 from autolik.transforms import FeatureTransform
 
-#: wide integer ranges: a softmax over every level is too big; the families listed for
-#: ``families.WIDE_INTEGER`` (the [0,1] densities join, the categorical leaves) are tried instead
-WIDE_LEVELS = 32
+#: wide integer ranges (more than ``families.WIDE_LEVELS`` levels): a softmax over every level is
+#: too big; the families listed for ``families.WIDE_INTEGER`` (the [0,1] densities join, the
+#: categorical leaves) are tried instead
 SIGNIFICANT_Z = 2.5
 MIN_GAIN = 1e-3
 # A block of features with one support and range gets one family unless per-feature families do
@@ -419,6 +419,9 @@ def rationale(support: str, values, sel: Selection, detail: dict | None = None) 
     """One sentence naming the statistics that decided the choice."""
     x = np.asarray(values, dtype=np.float64).ravel()
     head = f"{support.replace('_', ' ')} data ({_support_statistic(support, x, sel)}"
+    if (detail or {}).get("ordered_codes"):
+        head = (f"a text column with {detail['n_levels']} levels and {detail['rows_per_level']:g} rows per level, "
+                f"too few for a categorical to learn each level, modelled over its sorted level codes: {head}")
     left = [families.family(n).words for n in cannot_score(support, detail)]
     head += f"; exact zeros, which {' and '.join(left)} cannot score: not tried)" if left else ")"
     if not sel.ranked or sel.chosen is None:

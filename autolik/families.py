@@ -202,7 +202,7 @@ _builtin("categorical", "CategoricalLikelihood", "levels", {"binary": 1, "catego
 _builtin("binomial", "BinomialLikelihood", "levels", {"bounded_integer": 0, WIDE_INTEGER: 0}, 1,
          {"probs": "sigmoid"}, options={"total_count": None})
 _builtin("beta_binomial", "BetaBinomialLikelihood", "levels", {"bounded_integer": 1, WIDE_INTEGER: 1}, 2,
-         {"mean": "sigmoid", "concentration": "exp"}, nuisance=("concentration",), options={"total_count": None})
+         {"mean": "sigmoid", "concentration": "softplus"}, nuisance=("concentration",), options={"total_count": None})
 _builtin("discretized_logistic", "DiscretizedLogisticLikelihood", "levels", {"bounded_integer": 2, WIDE_INTEGER: 2},
          2, _LOC_SCALE, options={"total_count": 255, "n_components": 1})
 _builtin("poisson", "PoissonLikelihood", "count", {"count": 0}, 1, {"rate": "softplus"}, display="Poisson",

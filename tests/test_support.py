@@ -225,7 +225,7 @@ def test_text_with_many_sparse_levels_is_modelled_over_its_sorted_codes():
     assert code.support == "bounded_integer" and code.likelihood != "categorical"
     assert code.rationale.startswith(f"a text column with {k} levels and {round(400 / k, 2):g} rows per level, "
                                      "too few for a categorical to learn each level")
-    assert f"'code': {k} text levels, {round(400 / k, 2):g} rows per level" in " ".join(rec.notes)
+    assert f"'code': a text column with {k} levels and {round(400 / k, 2):g} rows per level" in " ".join(rec.notes)
     prof = autolik.inspect(frame)
     assert prof.features[0].support_detail["ordered_codes"] and prof.features[0].support_detail["high"] == k - 1
     assert supports(pd.DataFrame({"site": dense, "x": rng.normal(size=2000)}))[0][0] == "categorical"

@@ -14,7 +14,7 @@ import numpy as np
 from autolik import families
 from autolik.analysis.selection import select as sel_mod
 from autolik.analysis.recommendation.result import FeatureChoice, Recommendation
-from autolik.analysis.support import LEFT_OUT
+from autolik.analysis.support import LEFT_OUT, ordered_codes_reason
 from autolik.errors import UsageError
 from autolik.families import NUISANCE_MODES
 
@@ -177,9 +177,8 @@ def _whole(profile, choices: list[FeatureChoice], whole_sel, forced) -> Recommen
     used = [c for c in choices if c.used]
     notes = list(profile.notes) + [f"{c.name!r} ({c.support}) left out of the model" for c in choices
                                    if not c.used and c.support != "constant"]
-    notes += [f"{f.name!r}: {d['n_levels']} text levels, {d['rows_per_level']:g} rows per level, too few for a "
-              f"categorical: modelled over its sorted level codes 0..{d['high']}"
-              for f in profile.features if (d := f.support_detail or {}).get("ordered_codes")]
+    notes += [f"{f.name!r}: {ordered_codes_reason(f.support_detail)}" for f in profile.features
+              if (f.support_detail or {}).get("ordered_codes")]
     n_const = sum(1 for c in choices if c.support == "constant")
     if n_const:
         notes.append(f"{n_const} constant feature(s) left out of the model")

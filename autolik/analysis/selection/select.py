@@ -24,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 from autolik import families
+from autolik.analysis.support import ordered_codes_reason
 from autolik.families import DISCRETE_DOMAINS, WIDE_LEVELS
 from autolik.transforms import FeatureTransform
 
@@ -420,8 +421,7 @@ def rationale(support: str, values, sel: Selection, detail: dict | None = None) 
     x = np.asarray(values, dtype=np.float64).ravel()
     head = f"{support.replace('_', ' ')} data ({_support_statistic(support, x, sel)}"
     if (detail or {}).get("ordered_codes"):
-        head = (f"a text column with {detail['n_levels']} levels and {detail['rows_per_level']:g} rows per level, "
-                f"too few for a categorical to learn each level, modelled over its sorted level codes: {head}")
+        head = f"{ordered_codes_reason(detail)}: {head}"
     left = [families.family(n).words for n in cannot_score(support, detail)]
     head += f"; exact zeros, which {' and '.join(left)} cannot score: not tried)" if left else ")"
     if not sel.ranked or sel.chosen is None:
